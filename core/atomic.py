@@ -1,0 +1,81 @@
+"""Atomic writes: a file either has its complete new content or is untouched.
+
+Each writer writes a temporary file in the target folder and renames it over the target, so a
+process killed mid-write never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import soundfile as sf
+
+TMP_PREFIX = ".tmp-"
+
+
+@contextmanager
+def atomic_path(target: Path | str, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it is renamed to ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix or target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_with(target: Path | str, mode: str, write: Callable[[IO[Any]], None]) -> None:
+    with atomic_path(target) as tmp, open(tmp, mode, encoding=None if "b" in mode else "utf-8") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_text(target: Path | str, text: str) -> None:
+    """Write a text file atomically."""
+    _write_with(target, "w", lambda f: f.write(text))
+
+
+def write_json(target: Path | str, obj: Any) -> None:
+    """Write JSON (indent 4, UTF-8 kept as is) atomically."""
+    write_text(target, json.dumps(obj, indent=4, ensure_ascii=False) + "\n")
+
+
+def save_npy(target: Path | str, array: np.ndarray) -> None:
+    """Save a NumPy array atomically."""
+    _write_with(target, "wb", lambda f: np.save(f, array))
+
+
+def write_wav(target: Path | str, audio: np.ndarray, sample_rate: int) -> None:
+    """Write 16-bit PCM WAV atomically; ``audio`` is (L,) float in [-1, 1]."""
+    with atomic_path(target, suffix=".wav") as tmp:
+        sf.write(str(tmp), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16")
+
+
+@contextmanager
+def atomic_dir(target: Path | str) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success it is renamed to ``target``.
+
+    ``target`` must not exist yet; a crash leaves only a hidden ``.tmp-`` folder behind.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

@@ -1,0 +1,121 @@
+"""The corpus contract: a raw corpus tree on disk becomes a list of utterance records.
+
+A corpus plugin reads a corpus exactly as it is downloaded and never writes into it. It
+decides uids, singers and the train/test split; the preprocessing engine measures durations,
+extracts features and writes the processed folder.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+SPLITS = ("train", "test", "valid")
+
+
+class CorpusLayoutError(FileNotFoundError):
+    """A corpus root or a required metadata file is missing, or the tree holds no utterances."""
+
+    def __init__(self, corpus: str, path: Path | str, expected: str) -> None:
+        self.corpus, self.path, self.expected = corpus, Path(path), expected
+        super().__init__(f"{corpus}: {path}: {expected}")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One training or test item.
+
+    Attributes:
+        dataset: the configured dataset name (``opencpop``, ``ljspeech``, ...).
+        singer: singer or speaker label, local to the dataset.
+        uid: utterance id, unique within the dataset and safe as a file name.
+        path: absolute path of the source audio file.
+        split: ``train``, ``test`` or ``valid``.
+        start: segment start in seconds within ``path`` (``None``: from the beginning).
+        end: segment end in seconds (``None``: to the end of the file).
+        song: song name, for corpora that have one.
+        text: transcript, for corpora that have one.
+    """
+
+    dataset: str
+    singer: str
+    uid: str
+    path: Path
+    split: str
+    start: float | None = None
+    end: float | None = None
+    song: str | None = None
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"utterance {self.uid!r}: split must be one of {SPLITS}")
+        if "/" in self.uid or "\\" in self.uid or self.uid in ("", ".", ".."):
+            raise ValueError(f"utterance uid {self.uid!r} is not a safe file name")
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """An input that was left out, and why."""
+
+    path: Path
+    reason: str
+    uid: str | None = None
+
+
+@dataclass
+class Corpus(abc.ABC):
+    """Base class of dataset loaders.
+
+    Subclasses set ``name`` (the config key, for example ``vctk``) and implement
+    :meth:`utterances`. ``root`` may be the documented corpus root or, where the corpus
+    documents one, the sub-folder the reference recipe expected; :meth:`locate_root` finds the
+    folder the loader needs.
+
+    Args:
+        root: where the corpus was downloaded.
+        dataset: the dataset name written into records and the processed folder (defaults to
+            ``name``).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    root: Path
+    dataset: str = ""
+    skipped: list[SkippedItem] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).expanduser().absolute()
+        self.dataset = self.dataset or self.name
+        if not self.root.is_dir():
+            raise CorpusLayoutError(self.name, self.root, "the corpus folder does not exist")
+        self.root = self.locate_root(self.root)
+
+    def locate_root(self, root: Path) -> Path:
+        """Return the folder the loader reads from, given what the user pointed at."""
+        return root
+
+    def require(self, path: Path, expected: str) -> Path:
+        """Return ``path`` if it exists, else raise :class:`CorpusLayoutError`."""
+        if not path.exists():
+            raise CorpusLayoutError(self.name, path, expected)
+        return path
+
+    def skip(self, path: Path, reason: str, uid: str | None = None) -> None:
+        """Record an input that is left out; the preprocessing report lists it."""
+        self.skipped.append(SkippedItem(Path(path), reason, uid))
+
+    @abc.abstractmethod
+    def utterances(self) -> list[Utterance]:
+        """Read the corpus tree.
+
+        Returns:
+            Every utterance with its split, in a deterministic order.
+
+        Raises:
+            CorpusLayoutError: a required file is missing or the tree is not laid out as
+                documented.
+        """

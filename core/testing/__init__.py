@@ -1,0 +1,1 @@
+"""Test support for vocfw and for plugin authors: synthetic corpus trees and contract checks."""

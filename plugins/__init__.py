@@ -1,0 +1,1 @@
+"""vocfw's built-in plugins: corpora, models and samplers, registered like any other plugin."""

@@ -1,0 +1,10 @@
+"""The built-in diffusion processes."""
+
+from vocfw.core import hookimpl
+from vocfw.core.sampler import Sampler
+from vocfw.plugins.samplers.ddpm import DDPM
+
+
+@hookimpl
+def vocfw_register_samplers() -> list[type[Sampler]]:
+    return [DDPM]
