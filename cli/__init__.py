@@ -1,0 +1,5 @@
+"""The ``vocfw`` command line."""
+
+from vocfw.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,87 @@
+"""Thin bodies of the subcommands: turn parsed options into calls of the core engines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from jsonargparse import ArgumentParser, Namespace
+
+from vocfw.core.components import normalise_spec
+from vocfw.core.convert import export_lmnt, import_amphion, import_lmnt
+from vocfw.core.evaluate import evaluate
+from vocfw.core.plugin_listing import plugin_listing, plugin_table
+from vocfw.core.predict import predict
+from vocfw.core.preprocess import preprocess
+from vocfw.core.registry import Registry
+
+
+def _options(cfg: Namespace) -> dict:
+    options = cfg.as_dict()
+    options.pop("config", None)
+    options.pop("__path__", None)
+    return options
+
+
+def run_preprocess(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
+    """``vocfw preprocess``: features for every dataset in ``data.datasets``."""
+    init = parser.instantiate_classes(cfg)
+    if not init.data.datasets:
+        parser.error("data.datasets is empty: name at least one corpus and its folder")
+    preprocess(init.data, registry, num_workers=cfg.num_workers, device=cfg.device)
+    return 0
+
+
+def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
+    """``vocfw fit``: train, resume or finetune into ``{trainer.log_dir}/{name}``."""
+    if not cfg.name:
+        parser.error("fit needs --name NAME: the run is written to {trainer.log_dir}/NAME")
+    if cfg.resume_type and not cfg.checkpoint:
+        parser.error(f"--resume_type {cfg.resume_type} needs --checkpoint PATH")
+    spec = normalise_spec(
+        {"features": cfg.data.features.as_dict(), "model": cfg.model.as_dict(),
+         "sampler": cfg.sampler.as_dict()}
+    )
+    config_text = parser.dump(cfg, skip_none=False)
+    init = parser.instantiate_classes(cfg)
+    run_dir = Path(cfg.trainer.log_dir) / cfg.name
+    init.trainer.fit(
+        run_dir=run_dir, data=init.data, spec=spec, config_text=config_text,
+        resume_type=cfg.resume_type, checkpoint=Path(cfg.checkpoint) if cfg.checkpoint else None,
+        seed=cfg.seed,
+    )
+    return 0
+
+
+def run_predict(cfg: Namespace) -> int:
+    """``vocfw predict``: exit status 1 when some inputs failed."""
+    summary = predict(**_options(cfg))
+    return 1 if summary.failed else 0
+
+
+def run_evaluate(cfg: Namespace) -> int:
+    """``vocfw evaluate``."""
+    evaluate(**_options(cfg))
+    return 0
+
+
+def run_convert(cfg: Namespace) -> int:
+    """``vocfw convert lmnt|amphion|export-lmnt``."""
+    functions = {"lmnt": import_lmnt, "amphion": import_amphion, "export-lmnt": export_lmnt}
+    written = functions[cfg.format](**_options(cfg[cfg.format]))
+    print(f"wrote {written}")
+    return 0
+
+
+def run_plugins(cfg: Namespace, registry: Registry) -> int:
+    """``vocfw plugins``: what was discovered, as a table or JSON."""
+    listing = plugin_listing(registry)
+    print(json.dumps(listing, indent=2) if cfg.json else plugin_table(listing))
+    return 0
+
+
+def report_failures(registry: Registry) -> None:
+    """Warn on standard error about plugins that failed to load or register."""
+    for failure in registry.failures:
+        print(f"vocfw: warning: {failure}", file=sys.stderr)

@@ -1,0 +1,48 @@
+"""What ``vocfw plugins`` shows: each plugin, its distribution, and the classes it registered."""
+
+from __future__ import annotations
+
+from vocfw.core.registry import KINDS, Registry
+
+
+def plugin_listing(registry: Registry) -> dict:
+    """Plugins grouped by name, each with its distribution, version and registered classes.
+
+    Returns:
+        ``{"plugins": [{"plugin", "distribution", "version", "corpora", "models",
+        "samplers"}], "failures": [{"plugin", "distribution", "message"}]}`` where each kind
+        lists ``{"name", "class", "module"}``.
+    """
+    plugins: dict[tuple[str, str], dict] = {}
+    for kind in KINDS:
+        for key, entry in sorted(registry.entries[kind].items()):
+            record = plugins.setdefault(
+                (entry.plugin, entry.distribution),
+                {"plugin": entry.plugin, "distribution": entry.distribution,
+                 "version": entry.version, **{k: [] for k in KINDS}},
+            )
+            record[kind].append({"name": key, "class": entry.cls.__name__, "module": entry.module})
+    failures = [
+        {"plugin": f.plugin, "distribution": f.distribution, "message": f.message}
+        for f in registry.failures
+    ]
+    return {"plugins": list(plugins.values()), "failures": failures}
+
+
+def plugin_table(listing: dict) -> str:
+    """The listing as readable text."""
+    lines: list[str] = []
+    for plugin in listing["plugins"]:
+        lines.append(
+            f"{plugin['plugin']}  (distribution {plugin['distribution']} {plugin['version']})"
+        )
+        for kind in KINDS:
+            for item in plugin[kind]:
+                lines.append(f"  {kind[:-1] if kind != 'corpora' else 'corpus':<8}"
+                             f"{item['name']:<14}{item['module']}.{item['class']}")
+    for failure in listing["failures"]:
+        lines.append(
+            f"FAILED  {failure['plugin']} (distribution {failure['distribution']}): "
+            f"{failure['message']}"
+        )
+    return "\n".join(lines)

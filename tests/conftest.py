@@ -1,0 +1,39 @@
+"""Shared fixtures: fake third-party distributions found through importlib.metadata."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Factory: write a plugin module and a dist-info folder declaring it in the ``vocfw``
+    entry-point group, put them on ``sys.path``, and return the module's unique name."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    created: list[str] = []
+
+    def make(distribution: str, source: str, plugin: str | None = None) -> str:
+        module = f"fake_{distribution.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+        (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        info = site / f"{distribution.replace('-', '_')}-1.2.3.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.2.3\n", encoding="utf-8"
+        )
+        (info / "entry_points.txt").write_text(
+            f"[vocfw]\n{plugin or distribution} = {module}\n", encoding="utf-8"
+        )
+        created.append(module)
+        return module
+
+    yield make
+    for module in created:
+        sys.modules.pop(module, None)

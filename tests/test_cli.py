@@ -1,0 +1,154 @@
+"""The command line: subcommands, plugin listing, configs and their round trip."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vocfw.cli.main import main
+from vocfw.cli.parser import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+TOYS = (ROOT / "tests" / "fake_plugins" / "toys.py").read_text(encoding="utf-8")
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_lists_the_subcommands(capsys) -> None:
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0
+    for command in ("preprocess", "fit", "predict", "evaluate", "convert", "plugins", "demo"):
+        assert command in out
+
+
+def test_plugins_lists_builtins_with_distribution_and_modules(capsys) -> None:
+    code, out, _ = run(["plugins", "--json"], capsys)
+    assert code == 0
+    listing = json.loads(out)
+    by_name = {p["plugin"]: p for p in listing["plugins"]}
+    assert by_name["models"]["distribution"] == "vocfw"
+    assert by_name["models"]["models"] == [
+        {"name": "DiffWave", "class": "DiffWave", "module": "vocfw.plugins.models.diffwave"}
+    ]
+    assert {c["name"] for c in by_name["datasets"]["corpora"]} >= {"vctk", "csd", "libritts"}
+    code, text, _ = run(["plugins"], capsys)
+    assert "vocfw.plugins.samplers.ddpm.DDPM" in text
+
+
+def test_third_party_classes_are_listed_and_selectable_by_short_name(
+    fake_distribution, tmp_path: Path, capsys
+) -> None:
+    module = fake_distribution("vocfw-toys", TOYS)
+    code, out, _ = run(["plugins", "--json"], capsys)
+    toys = next(p for p in json.loads(out)["plugins"] if p["distribution"] == "vocfw-toys")
+    assert toys["models"][0] == {"name": "ToyVocoder", "class": "ToyVocoder", "module": module}
+    assert toys["corpora"][0]["name"] == "toycorpus"
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": {"class_path": "ToyVocoder", "init_args": {"width": 7}},
+        "sampler": {"class_path": "ToySampler", "init_args": {"steps": 5}},
+    }))
+    parser, _ = build_parser()
+    cfg = parser.parse_args(["fit", "--config", str(config)])
+    init = parser.instantiate_classes(cfg).fit
+    assert type(init.model).__name__ == "ToyVocoder" and init.model.scale.numel() == 7
+    assert init.model.n_mels == 100
+    assert type(init.sampler).__name__ == "ToySampler" and init.sampler.steps == 5
+
+
+@pytest.mark.parametrize("command", ["fit", "preprocess", "predict"])
+def test_print_config_round_trips(command: str, tmp_path: Path, capsys) -> None:
+    extra = ["--run", "somewhere", "--mode", "feature"] if command == "predict" else []
+    code, first, _ = run([command, *extra, "--print_config"], capsys)
+    assert code == 0
+    path = tmp_path / "config.yaml"
+    path.write_text(first)
+    code, second, _ = run([command, "--config", str(path), "--print_config"], capsys)
+    assert code == 0
+    assert second == first
+
+
+def test_fit_print_config_has_the_recipe_defaults(capsys) -> None:
+    _, out, _ = run(["fit", "--print_config"], capsys)
+    cfg = yaml.safe_load(out)
+    assert cfg["data"]["features"] == {
+        "sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "win_length": 1024,
+        "n_mels": 100, "f_min": 0.0, "f_max": 12000.0, "style": "recipe",
+    }
+    assert cfg["model"]["class_path"] == "vocfw.plugins.models.diffwave.DiffWave"
+    assert cfg["model"]["init_args"]["residual_layers"] == 30
+    assert cfg["model"]["init_args"]["residual_channels"] == 64
+    assert cfg["sampler"]["class_path"] == "vocfw.plugins.samplers.ddpm.DDPM"
+    assert cfg["sampler"]["init_args"]["beta_end"] == 0.05
+    trainer = cfg["trainer"]
+    assert trainer["batch_size"] == 32 and trainer["learning_rate"] == 2e-4
+    assert trainer["lr_decay"] == 0.999 and list(trainer["adam_betas"]) == [0.8, 0.99]
+    assert cfg["seed"] == 114514
+
+
+def test_linked_feature_settings_reach_the_model(tmp_path: Path) -> None:
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({"data": {"features": {"n_mels": 80, "hop_length": 300}}}))
+    parser, _ = build_parser()
+    cfg = parser.parse_args(["fit", "--config", str(config)])
+    assert cfg.fit.model.init_args.n_mels == 80
+    assert cfg.fit.model.init_args.hop_length == 300
+
+
+def test_bad_config_value_names_the_key(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({"trainer": {"batch_size": "many"}}))
+    code, _, err = run(["fit", "--config", str(config), "--name", "x"], capsys)
+    assert code != 0
+    assert "batch_size" in err
+
+
+def test_fit_without_name_is_a_clear_error(capsys) -> None:
+    code, _, err = run(["fit"], capsys)
+    assert code != 0
+    assert "--name" in err
+
+
+YAML_BLOCKS = re.findall(r"```yaml\n(.*?)```", README, re.S)
+
+
+def test_readme_has_config_examples() -> None:
+    assert len(YAML_BLOCKS) >= 3
+
+
+@pytest.mark.parametrize("block", YAML_BLOCKS, ids=[b.splitlines()[0] for b in YAML_BLOCKS])
+def test_readme_config_examples_parse(block: str, tmp_path: Path) -> None:
+    named = re.match(r"# (tests/configs/\S+\.yaml)", block)
+    if named:
+        assert (ROOT / named.group(1)).read_text(encoding="utf-8") == block
+    path = tmp_path / "example.yaml"
+    path.write_text(block)
+    parser, _ = build_parser()
+    cfg = parser.parse_args(["fit", "--config", str(path)])
+    init = parser.instantiate_classes(cfg).fit
+    assert init.model.n_mels == init.data.features.n_mels
+    assert init.data.datasets
+
+
+def test_every_hook_is_documented_with_its_exact_signature() -> None:
+    import inspect
+
+    from vocfw.core import hookspecs
+
+    hooks = [name for name in dir(hookspecs) if name.startswith("vocfw_")]
+    assert hooks
+    for name in hooks:
+        signature = inspect.signature(getattr(hookspecs, name))
+        assert f"#### `{name}{signature}`".replace("'", "") in README, name
