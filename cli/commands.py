@@ -10,6 +10,7 @@ from jsonargparse import ArgumentParser, Namespace
 
 from vocfw.core.components import normalise_spec
 from vocfw.core.convert import export_lmnt, import_amphion, import_lmnt
+from vocfw.core.demo import demo
 from vocfw.core.evaluate import evaluate
 from vocfw.core.plugin_listing import plugin_listing, plugin_table
 from vocfw.core.predict import predict
@@ -26,7 +27,7 @@ def _options(cfg: Namespace) -> dict:
 
 def run_preprocess(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
     """``vocfw preprocess``: features for every dataset in ``data.datasets``."""
-    init = parser.instantiate_classes(cfg)
+    init = parser.instantiate(cfg)
     if not init.data.datasets:
         parser.error("data.datasets is empty: name at least one corpus and its folder")
     preprocess(init.data, registry, num_workers=cfg.num_workers, device=cfg.device)
@@ -44,7 +45,7 @@ def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
          "sampler": cfg.sampler.as_dict()}
     )
     config_text = parser.dump(cfg, skip_none=False)
-    init = parser.instantiate_classes(cfg)
+    init = parser.instantiate(cfg)
     run_dir = Path(cfg.trainer.log_dir) / cfg.name
     init.trainer.fit(
         run_dir=run_dir, data=init.data, spec=spec, config_text=config_text,
@@ -72,6 +73,11 @@ def run_convert(cfg: Namespace) -> int:
     written = functions[cfg.format](**_options(cfg[cfg.format]))
     print(f"wrote {written}")
     return 0
+
+
+def run_demo(cfg: Namespace) -> int:
+    """``vocfw demo``."""
+    return demo(**_options(cfg))
 
 
 def run_plugins(cfg: Namespace, registry: Registry) -> int:

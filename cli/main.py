@@ -8,9 +8,29 @@ from vocfw.cli import commands
 from vocfw.cli.parser import build_parser
 from vocfw.core.registry import build_registry
 
+LIST_OPTIONS = ("--datasets",)
+
+
+def gather_list_options(argv: list[str]) -> list[str]:
+    """Accept ``--datasets a b`` as well as jsonargparse's ``--datasets [a,b]``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        out.append(argv[i])
+        if argv[i] in LIST_OPTIONS:
+            values = []
+            while i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+                values.append(argv[i + 1])
+                i += 1
+            single_list = len(values) == 1 and values[0].startswith("[")
+            out.append(values[0] if single_list else "[" + ",".join(values) + "]")
+        i += 1
+    return out
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = gather_list_options(sys.argv[1:] if argv is None else list(argv))
     registry = build_registry()
     commands.report_failures(registry)
     parser, experiments = build_parser()
@@ -27,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return commands.run_evaluate(sub)
     if command == "convert":
         return commands.run_convert(sub)
+    if command == "demo":
+        return commands.run_demo(sub)
     return commands.run_plugins(sub, registry)
 
 

@@ -13,6 +13,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 from vocfw.core import __version__
 from vocfw.core.convert import export_lmnt, import_amphion, import_lmnt
 from vocfw.core.data_config import DataConfig
+from vocfw.core.demo import demo
 from vocfw.core.engine import Trainer
 from vocfw.core.evaluate import evaluate
 from vocfw.core.model import Vocoder
@@ -97,6 +98,7 @@ def build_parser() -> tuple[ArgumentParser, dict[str, ArgumentParser]]:
         help="compare generated audio with references (PESQ, STOI, MCD, ...)",
     )
     convert = _new_parser("Import and export checkpoints of other implementations")
+    commands.add_subcommand("convert", convert, help="import or export peer checkpoints")
     formats = convert.add_subcommands(dest="format")
     formats.add_subcommand("lmnt", function_parser(import_lmnt, "Import an lmnt checkpoint"),
                            help="lmnt-com/diffwave weights.pt -> vocfw run directory")
@@ -104,7 +106,10 @@ def build_parser() -> tuple[ArgumentParser, dict[str, ArgumentParser]]:
                            help="Amphion DiffWave checkpoint folder -> vocfw run directory")
     formats.add_subcommand("export-lmnt", function_parser(export_lmnt, "Export to lmnt"),
                            help="vocfw run or checkpoint -> lmnt-com/diffwave weights.pt")
-    commands.add_subcommand("convert", convert, help="import or export peer checkpoints")
+    commands.add_subcommand(
+        "demo", function_parser(demo, "The whole job on a generated demo corpus"),
+        help="generate a demo corpus, then preprocess, fit, predict and evaluate",
+    )
     plugins = _new_parser("List the discovered plugins and what they registered")
     plugins.add_argument("--json", action="store_true", help="print JSON for scripts")
     commands.add_subcommand("plugins", plugins, help="list plugins, corpora, models, samplers")

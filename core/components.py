@@ -64,7 +64,7 @@ def build_components(spec: dict) -> Components:
     """Instantiate features, model and sampler from a spec (see :func:`normalise_spec`)."""
     parser = _parser()
     try:
-        cfg = parser.instantiate_classes(parser.parse_object(spec))
+        cfg = parser.instantiate(parser.parse_object(spec))
     except Exception as exc:
         raise ValueError(f"cannot build the model/sampler/features spec: {exc}") from None
     features = cfg.features if isinstance(cfg.features, MelConfig) else MelConfig(**cfg.features)

@@ -78,7 +78,12 @@ def get_plugin_manager() -> PluginManager:
     own_only = bool(os.environ.get("VOCFW_DISABLE_PLUGIN_AUTOLOAD"))
     blocked = _blocked_names()
     seen: set[str] = set()
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: (_distribution_name(e), e.name)):
+    # vocfw's own plugins first, so a clashing third-party class is the one rejected
+    ordered = sorted(
+        entry_points(group=GROUP),
+        key=lambda e: (_distribution_name(e) != OWN_DISTRIBUTION, _distribution_name(e), e.name),
+    )
+    for ep in ordered:
         dist = _distribution_name(ep)
         if ep.name in seen:
             continue

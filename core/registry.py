@@ -105,7 +105,7 @@ def build_registry(pm: PluginManager | None = None) -> Registry:
     pm = pm or get_plugin_manager()
     registry = Registry(failures=list(pm.failures))
     for kind, (hook_name, _) in KINDS.items():
-        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
             distribution, version = pm.distribution_of(impl.plugin_name)
             try:
                 classes = impl.function() or []
@@ -118,5 +118,6 @@ def build_registry(pm: PluginManager | None = None) -> Registry:
                 try:
                     registry.add(kind, cls, impl.plugin_name, distribution, version)
                 except RegistrationError as exc:
-                    registry.failures.append(PluginFailure(impl.plugin_name, distribution, str(exc)))
+                    failure = PluginFailure(impl.plugin_name, distribution, str(exc))
+                    registry.failures.append(failure)
     return registry

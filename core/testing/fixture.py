@@ -52,8 +52,8 @@ def phrases(
 
 
 def write_audio(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
-    """Write ``audio`` in the format its suffix names (wav/flac: 16-bit PCM; mp3)."""
+    """Write ``audio`` in the format its suffix names (wav/flac: 16-bit PCM; mp3, ogg)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    subtype = None if path.suffix.lower() == ".mp3" else "PCM_16"
+    subtype = None if path.suffix.lower() in (".mp3", ".ogg") else "PCM_16"
     sf.write(str(path), audio, sample_rate, subtype=subtype)
     return path
