@@ -37,7 +37,8 @@ def atomic_path(target: Path | str, suffix: str = "") -> Iterator[Path]:
 
 
 def _write_with(target: Path | str, mode: str, write: Callable[[IO[Any]], None]) -> None:
-    with atomic_path(target) as tmp, open(tmp, mode, encoding=None if "b" in mode else "utf-8") as f:
+    encoding = None if "b" in mode else "utf-8"
+    with atomic_path(target) as tmp, open(tmp, mode, encoding=encoding) as f:
         write(f)
         f.flush()
         os.fsync(f.fileno())

@@ -129,7 +129,9 @@ def load_components(path: Path | str, use_ema: bool = True) -> tuple[Components,
     """
     folder = resolve_checkpoint(path)
     components = build_components(read_components(folder))
-    weights = folder / EMA_FILE if use_ema and (folder / EMA_FILE).is_file() else folder / WEIGHTS_FILE
+    weights = folder / WEIGHTS_FILE
+    if use_ema and (folder / EMA_FILE).is_file():
+        weights = folder / EMA_FILE
     components.model.load_state_dict(load_weights(weights))
     components.model.eval()
     return components, folder
