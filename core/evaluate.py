@@ -1,0 +1,185 @@
+"""``vocfw evaluate``: score generated audio against references, file by file.
+
+Files are paired by name (``generated/x.wav`` with ``reference/x.wav``), both loaded at one
+rate (the reference's own, or ``sample_rate``) and cut to the shorter length. Per file the
+metrics of :mod:`vocfw.core.metrics` are computed; a metric that fails is NaN with a note.
+Writes ``metrics.csv`` (one row per file) and ``summary.json`` (means with NaNs dropped,
+counts, unpaired and unreadable files) into the output folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from vocfw.core import metrics
+from vocfw.core.atomic import write_json, write_text
+from vocfw.core.audio import AudioError, audio_info, list_audio_files, load_audio
+from vocfw.core.corpus import SkippedItem
+
+METRICS = ("pesq", "stoi", "estoi", "mstft", "mcd", "f0_rmse", "vuv_f1", "mel_l1")
+IDEAL = {"pesq": 4.64, "stoi": 1.0, "estoi": 1.0, "mstft": 0.0, "mcd": 0.0, "f0_rmse": 0.0,
+         "vuv_f1": 1.0, "mel_l1": 0.0}
+HIGHER_IS_BETTER = frozenset({"pesq", "stoi", "estoi", "vuv_f1"})
+
+
+@dataclass
+class EvaluateSummary:
+    """What an evaluation found.
+
+    Attributes:
+        output: the folder holding ``metrics.csv`` and ``summary.json``.
+        files: pairs scored.
+        means: metric -> mean over files (NaNs dropped; NaN when no file has a value).
+        counts: metric -> files with a value.
+        failed: pairs that could not be loaded, with the file and the reason.
+        unpaired_reference: reference files without a generated file of the same name.
+        unpaired_generated: generated files without a reference of the same name.
+    """
+
+    output: Path
+    files: int = 0
+    means: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    failed: list[SkippedItem] = field(default_factory=list)
+    unpaired_reference: list[str] = field(default_factory=list)
+    unpaired_generated: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready view (NaN means become ``None``)."""
+        return {
+            "output": str(self.output),
+            "files": self.files,
+            "means": {k: None if math.isnan(v) else v for k, v in self.means.items()},
+            "counts": self.counts,
+            "failed": [{"file": str(item.path), "reason": item.reason} for item in self.failed],
+            "unpaired_reference": self.unpaired_reference,
+            "unpaired_generated": self.unpaired_generated,
+        }
+
+    def __str__(self) -> str:
+        lines = [f"{'metric':<8} {'mean':>9} {'ideal':>6} {'files':>6}"]
+        for name in METRICS:
+            mean, ideal = self.means.get(name, math.nan), IDEAL[name]
+            direction = "higher" if name in HIGHER_IS_BETTER else "lower"
+            lines.append(f"{name:<8} {mean:>9.4f} {ideal:>6.2f} {self.counts.get(name, 0):>6}"
+                         f"  ({direction} is better)")
+        lines += [f"failed: {item.path}: {item.reason}" for item in self.failed]
+        for side, names in (("reference", self.unpaired_reference),
+                            ("generated", self.unpaired_generated)):
+            if names:
+                lines.append(f"{len(names)} {side} files unpaired: {', '.join(names[:5])}"
+                             + (" ..." if len(names) > 5 else ""))
+        lines.append(f"{self.files} files scored -> {self.output}")
+        return "\n".join(lines)
+
+
+def score_pair(
+    reference: np.ndarray, generated: np.ndarray, sample_rate: int
+) -> tuple[dict[str, float], list[str]]:
+    """Every metric for one pair of equally long waveforms.
+
+    Args:
+        reference: (L,) reference waveform.
+        generated: (L,) generated waveform.
+        sample_rate: rate of both.
+
+    Returns:
+        metric -> value (NaN where it failed) and one note per failure.
+    """
+    scores: dict[str, float] = {}
+    notes: list[str] = []
+
+    def record(name: str, compute: Callable[[], float]) -> None:
+        try:
+            scores[name] = compute()
+        except Exception as exc:  # third-party metrics raise many error types
+            scores[name] = math.nan
+            notes.append(f"{name}: {exc}")
+
+    record("pesq", lambda: metrics.pesq_wb(reference, generated, sample_rate))
+    record("stoi", lambda: metrics.stoi(reference, generated, sample_rate))
+    record("estoi", lambda: metrics.estoi(reference, generated, sample_rate))
+    record("mstft", lambda: metrics.mstft_distance(reference, generated))
+    record("mcd", lambda: metrics.mel_cepstral_distortion(reference, generated, sample_rate))
+
+    @cache
+    def tracks() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """(F0, voicing) of the reference and of the generated waveform, computed once."""
+        return tuple(metrics.pitch_track(audio, sample_rate) for audio in (reference, generated))
+
+    record("f0_rmse", lambda: metrics.f0_rmse(*tracks()))
+    record("vuv_f1", lambda: metrics.vuv_f1(tracks()[0][1], tracks()[1][1]))
+    record("mel_l1", lambda: metrics.log_mel_l1(reference, generated, sample_rate))
+    return scores, notes
+
+
+def _csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ["file", "sample_rate", "seconds", *METRICS, "notes"],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def evaluate(
+    reference: Path,
+    generated: Path,
+    output: Path | None = None,
+    sample_rate: int | None = None,
+) -> EvaluateSummary:
+    """Score every generated file against the reference file of the same name.
+
+    Args:
+        reference: folder of reference audio (for example ``result/gt``).
+        generated: folder of generated audio (for example ``result/pred``).
+        output: where ``metrics.csv`` and ``summary.json`` go (default: ``eval`` beside
+            ``generated``, for example ``result/eval``).
+        sample_rate: rate both are loaded at (default: each reference file's own rate).
+
+    Returns:
+        The summary (also printed as a table).
+
+    Raises:
+        ValueError: a folder does not exist.
+    """
+    reference, generated = Path(reference), Path(generated)
+    for folder in (reference, generated):
+        if not folder.is_dir():
+            raise ValueError(f"evaluate: {folder} is not a folder")
+    output = Path(output) if output is not None else generated.parent / "eval"
+    ref_names = {path.name for path in list_audio_files(reference)}
+    gen_names = {path.name for path in list_audio_files(generated)}
+    summary = EvaluateSummary(output, unpaired_reference=sorted(ref_names - gen_names),
+                              unpaired_generated=sorted(gen_names - ref_names))
+    rows = []
+    for name in sorted(ref_names & gen_names):
+        try:
+            rate = sample_rate or audio_info(reference / name)[0]
+            ref = load_audio(reference / name, rate)
+            gen = load_audio(generated / name, rate)
+        except AudioError as exc:
+            summary.failed.append(SkippedItem(exc.path, exc.reason))
+            continue
+        length = min(ref.size, gen.size)
+        scores, notes = score_pair(ref[:length], gen[:length], rate)
+        rows.append({"file": name, "sample_rate": rate, "seconds": round(length / rate, 4),
+                     **scores, "notes": "; ".join(notes)})
+    summary.files = len(rows)
+    for metric in METRICS:
+        values = [row[metric] for row in rows if not math.isnan(row[metric])]
+        summary.counts[metric] = len(values)
+        summary.means[metric] = float(np.mean(values)) if values else math.nan
+    write_text(output / "metrics.csv", _csv(rows))
+    write_json(output / "summary.json", {"reference": str(reference), "generated": str(generated),
+                                         "sample_rate": sample_rate, **summary.to_dict()})
+    print(summary)
+    return summary

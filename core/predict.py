@@ -1,0 +1,244 @@
+"""``vocfw predict``: vocode a dataset's test split, a folder of mels or a folder of audio files
+with a trained run, writing ``pred/{uid}.wav`` (and ``gt/{uid}.wav`` where ground truth exists).
+
+Existing outputs are kept unless ``overwrite`` is set, and nothing that predict did not write is
+ever deleted. Bad inputs are reported and skipped; the rest are still written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from vocfw.core.atomic import write_json, write_wav
+from vocfw.core.audio import AudioError
+from vocfw.core.checkpoint import load_components, read_components
+from vocfw.core.components import Components, build_components, normalise_spec
+from vocfw.core.corpus import SkippedItem
+from vocfw.core.features import MelSpectrogram
+from vocfw.core.predict_inputs import Input, Mode, discover, load_input
+from vocfw.core.vocode import MelError, resolve_device, vocode
+
+REPORT_FILE = "predict_report.json"
+LOAD_ERRORS = (AudioError, MelError, OSError, ValueError, EOFError, RuntimeError)
+
+
+@dataclass
+class PredictSummary:
+    """What a predict run did.
+
+    Attributes:
+        output: the output folder.
+        written: wav files written (predictions and ground truth).
+        skipped: inputs whose outputs all existed already.
+        failed: inputs left out, with the file and the reason.
+        audio_seconds: seconds of audio generated.
+        synthesis_seconds: wall time spent generating.
+        wall_seconds: wall time of the whole run.
+    """
+
+    output: Path
+    written: int = 0
+    skipped: int = 0
+    failed: list[SkippedItem] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    synthesis_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    @property
+    def real_time_factor(self) -> float:
+        """Synthesis time per second of generated audio (below 1: faster than real time)."""
+        return self.synthesis_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready view (paths as strings)."""
+        data = asdict(self)
+        data["output"] = str(self.output)
+        data["failed"] = [
+            {"file": str(item.path), "uid": item.uid, "reason": item.reason} for item in self.failed
+        ]
+        data["real_time_factor"] = self.real_time_factor
+        return data
+
+    def __str__(self) -> str:
+        lines = [f"failed: {item.path}: {item.reason}" for item in self.failed]
+        lines.append(
+            f"{self.written} files written, {self.skipped} skipped, {len(self.failed)} failed; "
+            f"{self.audio_seconds:.1f} s of audio in {self.wall_seconds:.1f} s "
+            f"(real-time factor {self.real_time_factor:.3f}) -> {self.output}"
+        )
+        return "\n".join(lines)
+
+
+def parse_schedule(text: str) -> str | list[float]:
+    """``fast``, ``full`` or a comma-separated list of betas (``1e-4,1e-3,0.05``).
+
+    Raises:
+        ValueError: anything else.
+    """
+    if text in ("fast", "full"):
+        return text
+    try:
+        return [float(beta) for beta in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"sampler: expected 'fast', 'full' or comma-separated betas, got {text!r}"
+        ) from None
+
+
+def override_schedule(components: Components, checkpoint: Path, schedule: str) -> None:
+    """Rebuild the stored sampler with another ``inference_schedule``.
+
+    Raises:
+        ValueError: the stored sampler has no ``inference_schedule`` argument, or the schedule
+            does not fit its training noise range.
+    """
+    spec = normalise_spec(read_components(checkpoint))
+    init_args = spec["sampler"].setdefault("init_args", {})
+    if "inference_schedule" not in init_args:
+        raise ValueError(
+            f"sampler {spec['sampler']['class_path']} of {checkpoint} takes no "
+            f"inference_schedule, so --sampler cannot be applied"
+        )
+    init_args["inference_schedule"] = parse_schedule(schedule)
+    components.sampler = build_components(spec).sampler
+
+
+def _path(value: Path | str | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def run_processed_dir(run: Path) -> Path:
+    """``data.processed_dir`` of ``{run}/config.yaml`` when readable, else ``data``."""
+    try:
+        config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+        return Path(config["data"]["processed_dir"])
+    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        return Path("data")
+
+
+def predict(
+    run: Path,
+    mode: Mode,
+    output: Path | None = None,
+    datasets: list[str] | None = None,
+    processed_dir: Path | None = None,
+    feature_dir: Path | None = None,
+    audio_dir: Path | None = None,
+    checkpoint: Path | None = None,
+    sampler: str | None = None,
+    batch_size: int = 4,
+    device: str = "auto",
+    seed: int = 114514,
+    overwrite: bool = False,
+    chunk_seconds: float | None = 10.0,
+    use_ema: bool = True,
+    progress: bool = True,
+) -> PredictSummary:
+    """Vocode with a trained run and write 16-bit PCM wav files at the run's sample rate.
+
+    Args:
+        run: the run directory (its newest checkpoint is used).
+        mode: ``dataset`` (the test split of processed datasets), ``feature`` (a folder with
+            ``mels/*.npy``) or ``audio`` (a folder of wav/flac/mp3/ogg files: copy synthesis).
+        output: output folder (default ``{run}/result``); predictions go to ``pred/``, ground
+            truth to ``gt/``.
+        datasets: processed dataset names (``dataset`` mode).
+        processed_dir: where the processed datasets are (default: the run config's
+            ``data.processed_dir``, else ``data``).
+        feature_dir: folder holding ``mels/`` and optionally ``audios/`` (``feature`` mode).
+        audio_dir: folder of audio files (``audio`` mode).
+        checkpoint: a checkpoint folder to use instead of the run's newest.
+        sampler: inference schedule instead of the stored one: ``fast``, ``full`` or
+            comma-separated betas.
+        batch_size: utterances (or chunks) generated together.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ...
+        seed: seed of the sampling noise.
+        overwrite: replace existing output files instead of skipping them.
+        chunk_seconds: generate long inputs in overlapping chunks of this many seconds, so
+            memory does not grow with length (``None``: whole utterances).
+        use_ema: use the moving-average weights when the checkpoint has them.
+        progress: show a progress bar.
+
+    Returns:
+        The summary; ``failed`` lists the inputs that were skipped as bad.
+
+    Raises:
+        ValueError: missing inputs for the mode, or a bad sampler override.
+        CheckpointError: no usable checkpoint.
+    """
+    started = time.perf_counter()
+    run = Path(run)
+    output = Path(output) if output is not None else run / "result"
+    components, folder = load_components(checkpoint or run, use_ema=use_ema)
+    if sampler is not None:
+        override_schedule(components, folder, sampler)
+    features, model = components.features, components.model
+    processed = Path(processed_dir) if processed_dir is not None else run_processed_dir(run)
+    summary = PredictSummary(output)
+    inputs = discover(mode, datasets, processed, _path(feature_dir), _path(audio_dir),
+                      summary.failed)
+    extractor = MelSpectrogram(features)
+    torch_device = resolve_device(device)
+    generator = torch.Generator(device=torch_device).manual_seed(seed)
+    chunk_frames = None
+    if chunk_seconds is not None and chunk_seconds > 0:
+        chunk_frames = max(1, round(chunk_seconds * features.sample_rate / features.hop_length))
+    pending: list[tuple[Input, torch.Tensor]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        begin = time.perf_counter()
+        audio = vocode(components, [mel for _, mel in pending], batch_size, torch_device,
+                       generator=generator, chunk_frames=chunk_frames,
+                       names=[str(item.source) for item, _ in pending])
+        summary.synthesis_seconds += time.perf_counter() - begin
+        for (item, _), wave in zip(pending, audio, strict=True):
+            write_wav(output / "pred" / f"{item.uid}.wav", wave, features.sample_rate)
+            summary.written += 1
+            summary.audio_seconds += wave.size / features.sample_rate
+        bar.update(len(pending))
+        pending.clear()
+
+    with tqdm(total=len(inputs), disable=not progress, unit="file", desc="predict") as bar:
+        for item in inputs:
+            pred = output / "pred" / f"{item.uid}.wav"
+            gt = output / "gt" / f"{item.uid}.wav"
+            need_pred = overwrite or not pred.exists()
+            need_gt = item.has_reference and (overwrite or not gt.exists())
+            if not (need_pred or need_gt):
+                summary.skipped += 1
+                bar.update()
+                continue
+            try:
+                mel, reference = load_input(item, extractor, model.n_mels)
+            except LOAD_ERRORS as exc:
+                reason = getattr(exc, "reason", None) or str(exc)
+                summary.failed.append(SkippedItem(item.source, reason, item.uid))
+                bar.update()
+                continue
+            if need_gt and reference is not None:
+                length = mel.shape[1] * features.hop_length
+                write_wav(gt, np.asarray(reference[:length]), features.sample_rate)
+                summary.written += 1
+            if need_pred:
+                pending.append((item, mel))
+            else:
+                bar.update()
+            if len(pending) >= batch_size:
+                flush()
+        flush()
+    summary.wall_seconds = time.perf_counter() - started
+    report = {"run": str(run), "checkpoint": str(folder), "mode": mode, "device": str(torch_device),
+              "seed": seed, "sampler_steps": components.sampler.num_inference_steps,
+              **summary.to_dict()}
+    write_json(output / REPORT_FILE, report)
+    print(summary)
+    return summary

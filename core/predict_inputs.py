@@ -1,0 +1,192 @@
+"""What ``predict`` vocodes: discovery of the inputs of each mode, and loading one input.
+
+Modes:
+
+``dataset``
+    ``{processed_dir}/{dataset}/test.json`` (entries with ``Uid``), ``mels/{Uid}.npy`` (M, T)
+    and, for ground truth, ``audios/{Uid}.npy`` (L,).
+``feature``
+    every ``{feature_dir}/mels/*.npy``; the uid is the file name up to its first ``.``; ground
+    truth from ``{feature_dir}/audios/{uid}.npy`` when that file exists.
+``audio``
+    every wav/flac/mp3/ogg file in ``audio_dir``; the mel is computed with the run's own
+    features and the ground truth is the input resampled to the run's rate (copy synthesis).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from vocfw.core.audio import list_audio_files, load_audio
+from vocfw.core.corpus import SkippedItem
+from vocfw.core.features import MelSpectrogram
+from vocfw.core.vocode import check_mel
+
+Mode = Literal["dataset", "feature", "audio"]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One utterance to vocode.
+
+    Attributes:
+        uid: output file stem.
+        source: the mel ``.npy`` or the audio file it comes from.
+        reference: the ground-truth waveform ``.npy`` (``None``: none, or ``source`` is audio).
+    """
+
+    uid: str
+    source: Path
+    reference: Path | None = None
+
+    @property
+    def is_audio(self) -> bool:
+        """The input is an audio file (its mel is computed, it is its own ground truth)."""
+        return self.source.suffix.lower() != ".npy"
+
+    @property
+    def has_reference(self) -> bool:
+        """A ground-truth waveform exists for this input."""
+        return self.is_audio or self.reference is not None
+
+
+def uid_of(path: Path) -> str:
+    """The uid of a feature or audio file: its name up to the first ``.``."""
+    return path.name.split(".", 1)[0]
+
+
+def _mel_input(folder: Path, uid: str, source: Path) -> Input:
+    """The mel input ``source`` with ``{folder}/audios/{uid}.npy`` if that file exists."""
+    audio = folder / "audios" / f"{uid}.npy"
+    return Input(uid, source, audio if audio.is_file() else None)
+
+
+def _dataset_inputs(
+    processed_dir: Path, datasets: list[str], failed: list[SkippedItem]
+) -> list[Input]:
+    """The test split of every dataset; a missing or malformed ``test.json`` is reported."""
+    inputs = []
+    for dataset in datasets:
+        folder = processed_dir / dataset
+        meta = folder / "test.json"
+        try:
+            entries = json.loads(meta.read_text(encoding="utf-8"))
+            uids = [str(entry["Uid"]) for entry in entries]
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            reason = f"cannot read the test split (a JSON list of entries with 'Uid'): {exc}"
+            failed.append(SkippedItem(meta, reason))
+            continue
+        inputs += [_mel_input(folder, uid, folder / "mels" / f"{uid}.npy") for uid in uids]
+    return inputs
+
+
+def discover(
+    mode: Mode,
+    datasets: list[str] | None,
+    processed_dir: Path,
+    feature_dir: Path | None,
+    audio_dir: Path | None,
+    failed: list[SkippedItem],
+) -> list[Input]:
+    """List the inputs of a mode; duplicate or unsafe uids are reported in ``failed``.
+
+    Args:
+        mode: ``dataset``, ``feature`` or ``audio``.
+        datasets: processed dataset names (``dataset`` mode).
+        processed_dir: where the processed datasets are (``dataset`` mode).
+        feature_dir: folder holding ``mels/`` (``feature`` mode).
+        audio_dir: folder of audio files (``audio`` mode).
+        failed: receives the inputs left out.
+
+    Returns:
+        The inputs, uids unique.
+
+    Raises:
+        ValueError: the folder or dataset names the mode needs are missing.
+    """
+    if mode == "dataset":
+        if not datasets:
+            raise ValueError("predict --mode dataset needs --datasets (processed dataset names)")
+        found = _dataset_inputs(processed_dir, datasets, failed)
+    elif mode == "feature":
+        if feature_dir is None or not (feature_dir / "mels").is_dir():
+            raise ValueError(f"predict --mode feature needs --feature_dir with a mels/ folder, "
+                             f"got {feature_dir}")
+        mels = sorted((feature_dir / "mels").glob("*.npy"))
+        found = [_mel_input(feature_dir, uid_of(path), path) for path in mels]
+    elif mode == "audio":
+        if audio_dir is None or not audio_dir.is_dir():
+            raise ValueError(f"predict --mode audio needs --audio_dir (a folder), got {audio_dir}")
+        found = [Input(uid_of(path), path) for path in list_audio_files(audio_dir)]
+    else:
+        raise ValueError(f"predict: mode must be dataset, feature or audio, got {mode!r}")
+    seen: dict[str, Path] = {}
+    inputs = []
+    for item in found:
+        if item.uid in ("", ".", "..") or "/" in item.uid or "\\" in item.uid:
+            failed.append(SkippedItem(item.source, "uid is not a safe file name", item.uid))
+        elif item.uid in seen:
+            reason = f"uid {item.uid!r} already taken by {seen[item.uid]}"
+            failed.append(SkippedItem(item.source, reason, item.uid))
+        else:
+            seen[item.uid] = item.source
+            inputs.append(item)
+    return inputs
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """Load an array without pickles; a corrupt file raises ValueError naming it."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{path.name} is not a readable .npy array ({exc})") from None
+
+
+def _load_waveform(path: Path) -> np.ndarray:
+    """A ground-truth waveform ``.npy``: 1-D, non-empty, finite."""
+    audio = np.squeeze(_load_npy(path)).astype(np.float32)
+    if audio.ndim != 1 or audio.size == 0:
+        raise ValueError(f"ground truth {path}: expected a non-empty 1-D waveform, got shape "
+                         f"{audio.shape}")
+    if not np.all(np.isfinite(audio)):
+        raise ValueError(f"ground truth {path}: contains NaN or infinite samples")
+    return audio
+
+
+def load_input(
+    item: Input, extractor: MelSpectrogram, n_mels: int
+) -> tuple[torch.Tensor, np.ndarray | None]:
+    """Load an input's mel and, if it has one, its ground truth.
+
+    Args:
+        item: what to load.
+        extractor: the run's mel extractor (for audio inputs).
+        n_mels: bands the model expects.
+
+    Returns:
+        (M, T) float32 mel and the (L,) ground truth or ``None``.
+
+    Raises:
+        MelError: the mel is unusable.
+        AudioError: the audio file is unreadable or empty.
+        ValueError: an ``.npy`` file is corrupt or not a valid array.
+    """
+    if item.is_audio:
+        audio = load_audio(item.source, extractor.config.sample_rate)
+        if audio.size <= extractor.config.n_fft:
+            raise ValueError(
+                f"{audio.size} samples is too short for the "
+                f"{extractor.config.n_fft}-point analysis window"
+            )
+        with torch.inference_mode():
+            mel = extractor(torch.from_numpy(audio))  # (M, T)
+        return check_mel(mel, n_mels, str(item.source)), audio
+    mel = check_mel(_load_npy(item.source), n_mels, str(item.source))
+    reference = _load_waveform(item.reference) if item.reference is not None else None
+    return mel, reference

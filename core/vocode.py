@@ -1,0 +1,208 @@
+"""Mel spectrograms to waveforms: batching, padding, chunking and cross-fading around a sampler.
+
+Utterances of different lengths share a batch: each is right-padded with the feature log floor
+(silence) to the longest in the batch and its output is trimmed back to ``frames * hop``
+samples. An utterance longer than ``chunk_frames`` is cut into chunks that overlap by
+``overlap_frames``; every chunk is sampled like a short utterance and neighbours are
+cross-faded over their overlap, so the network never sees more than ``chunk_frames`` frames at
+once and peak memory does not grow with the input length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+
+from vocfw.core.components import Components
+from vocfw.core.model import Vocoder
+
+MIN_OVERLAP_FRAMES = 4
+Crossfade = Literal["equal_power", "linear"]
+
+
+class MelError(ValueError):
+    """A mel spectrogram cannot be vocoded (wrong shape, band count or values)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name, self.reason = name, reason
+        super().__init__(f"{name}: {reason}")
+
+
+def check_mel(mel: np.ndarray | torch.Tensor, n_mels: int, name: str) -> torch.Tensor:
+    """Validate one mel spectrogram and return it as a float32 CPU tensor.
+
+    Args:
+        mel: (M, T) log-mel spectrogram.
+        n_mels: bands the model expects.
+        name: what to call the mel in errors (usually its file).
+
+    Returns:
+        (M, T) float32 tensor.
+
+    Raises:
+        MelError: not 2-D, no frames, ``M != n_mels``, or NaN / infinite values.
+    """
+    tensor = torch.as_tensor(mel).detach().cpu()
+    if tensor.dim() != 2:
+        raise MelError(name, f"expected a 2-D (bands, frames) mel, got shape {tuple(tensor.shape)}")
+    if tensor.shape[0] != n_mels:
+        raise MelError(
+            name, f"has {tensor.shape[0]} mel bands but the model expects {n_mels}"
+        )
+    if tensor.shape[1] == 0:
+        raise MelError(name, "has no frames")
+    tensor = tensor.float()
+    if not bool(torch.isfinite(tensor).all()):
+        raise MelError(name, "contains NaN or infinite values")
+    return tensor
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else as torch reads it."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def min_overlap_frames(model: Vocoder) -> int:
+    """Frames of overlap that cover the model's receptive field."""
+    return math.ceil(model.receptive_field / model.hop_length)
+
+
+def plan_chunks(
+    frames: int, chunk_frames: int | None, overlap_frames: int
+) -> list[tuple[int, int]]:
+    """Split ``frames`` into ``[start, stop)`` chunks of at most ``chunk_frames`` frames.
+
+    Consecutive chunks overlap by exactly ``overlap_frames``; the last one is shorter when the
+    length does not divide evenly, but always longer than the overlap.
+
+    Args:
+        frames: length of the utterance in frames.
+        chunk_frames: longest chunk (``None``: one chunk).
+        overlap_frames: frames shared by neighbouring chunks.
+
+    Returns:
+        The chunks in order.
+    """
+    if chunk_frames is None or frames <= chunk_frames:
+        return [(0, frames)]
+    stride = chunk_frames - overlap_frames
+    chunks = [(0, chunk_frames)]
+    while chunks[-1][1] < frames:
+        start = chunks[-1][0] + stride
+        chunks.append((start, min(start + chunk_frames, frames)))
+    return chunks
+
+
+def fade_curves(samples: int, shape: Crossfade) -> tuple[np.ndarray, np.ndarray]:
+    """Fade-in and fade-out gains over ``samples`` samples.
+
+    Args:
+        samples: length of the overlap.
+        shape: ``equal_power`` (sine/cosine: constant power for uncorrelated signals) or
+            ``linear`` (gains sum to one: constant amplitude for identical signals).
+
+    Returns:
+        (fade_in, fade_out), each (samples,) float32.
+    """
+    t = (np.arange(samples, dtype=np.float64) + 0.5) / max(samples, 1)
+    if shape == "linear":
+        fade_in = t
+        fade_out = 1.0 - t
+    else:
+        fade_in = np.sin(0.5 * np.pi * t)
+        fade_out = np.cos(0.5 * np.pi * t)
+    return fade_in.astype(np.float32), fade_out.astype(np.float32)
+
+
+def _check_chunking(model: Vocoder, chunk_frames: int | None, overlap_frames: int | None) -> int:
+    """Validate the chunk settings and return the overlap to use."""
+    least = min_overlap_frames(model)
+    overlap = max(least, MIN_OVERLAP_FRAMES) if overlap_frames is None else overlap_frames
+    if overlap < least:
+        raise ValueError(
+            f"overlap_frames={overlap} is below the model's receptive field "
+            f"({model.receptive_field} samples = {least} frames of {model.hop_length})"
+        )
+    if chunk_frames is not None and chunk_frames < max(2 * overlap, 1):
+        raise ValueError(
+            f"chunk_frames={chunk_frames} must be at least twice overlap_frames={overlap}"
+        )
+    return overlap
+
+
+def vocode(
+    components: Components,
+    mels: Sequence[np.ndarray | torch.Tensor],
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    seed: int = 114514,
+    generator: torch.Generator | None = None,
+    chunk_frames: int | None = None,
+    overlap_frames: int | None = None,
+    crossfade: Crossfade = "equal_power",
+    names: Sequence[str] | None = None,
+) -> list[np.ndarray]:
+    """Generate one waveform per mel spectrogram.
+
+    Args:
+        components: the trained vocoder (its model is moved to ``device``).
+        mels: (M, T) log-mel spectrograms, any lengths.
+        batch_size: utterances or chunks sampled together.
+        device: ``cpu``, ``cuda``, ``cuda:1``, ... or ``auto``.
+        seed: seeds a fresh generator when ``generator`` is not given.
+        generator: source of all sampling noise, on ``device`` (reuse one across calls to
+            continue its stream).
+        chunk_frames: longest stretch of frames sampled at once (``None``: whole utterances).
+        overlap_frames: overlap of neighbouring chunks (``None``: the model's receptive
+            field in frames, at least 4).
+        crossfade: gain curves over each overlap, ``equal_power`` or ``linear``.
+        names: what to call each mel in errors (default ``mel #i``).
+
+    Returns:
+        (T * hop,) float32 waveforms, in the order of ``mels``.
+
+    Raises:
+        MelError: a mel is not (n_mels, T) with finite values; the message names it.
+        ValueError: bad batch or chunk settings.
+    """
+    model, sampler, features = components.model, components.sampler, components.features
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    overlap = _check_chunking(model, chunk_frames, overlap_frames)
+    names = list(names) if names is not None else [f"mel #{i}" for i in range(len(mels))]
+    checked = [check_mel(mel, model.n_mels, name) for mel, name in zip(mels, names, strict=True)]
+    device = resolve_device(device)
+    if generator is None:
+        generator = torch.Generator(device=device).manual_seed(seed)
+    model.to(device).eval()
+    hop = model.hop_length
+    fade_in, fade_out = fade_curves(overlap * hop, crossfade)
+    outputs = [np.zeros(mel.shape[1] * hop, dtype=np.float32) for mel in checked]
+    pieces = [
+        (index, start, stop)
+        for index, mel in enumerate(checked)
+        for start, stop in plan_chunks(mel.shape[1], chunk_frames, overlap)
+    ]
+    with torch.inference_mode():
+        for first in range(0, len(pieces), batch_size):
+            group = pieces[first:first + batch_size]
+            frames = max(stop - start for _, start, stop in group)
+            batch = torch.full((len(group), model.n_mels, frames), features.log_floor)  # (B, M, T)
+            for row, (index, start, stop) in enumerate(group):
+                batch[row, :, : stop - start] = checked[index][:, start:stop]
+            audio = sampler.sample(model, batch.to(device), generator=generator)  # (B, T*hop)
+            audio = audio.float().cpu().numpy()
+            for row, (index, start, stop) in enumerate(group):
+                piece = audio[row, : (stop - start) * hop].copy()  # (len*hop,)
+                if start > 0:
+                    piece[: fade_in.size] *= fade_in
+                if stop < checked[index].shape[1]:
+                    piece[piece.size - fade_out.size:] *= fade_out
+                outputs[index][start * hop: stop * hop] += piece
+    return outputs

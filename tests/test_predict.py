@@ -1,0 +1,202 @@
+"""``predict`` in its three modes: outputs, ground truth, skipping, overwriting, bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from vocfw.core.checkpoint import save_weights, write_components
+from vocfw.core.components import build_components, normalise_spec
+from vocfw.core.features import MelConfig, MelSpectrogram
+from vocfw.core.predict import REPORT_FILE, predict
+from vocfw.core.testing.fixture import tone, write_audio
+
+RATE = 16000
+HOP = 256
+N_MELS = 20
+FEATURES = MelConfig(sample_rate=RATE, n_mels=N_MELS, f_max=8000.0)
+SPEC = {
+    "features": FEATURES.to_dict(),
+    "model": {"class_path": "vocfw.plugins.models.diffwave.DiffWave",
+              "init_args": {"n_mels": N_MELS, "residual_layers": 2, "residual_channels": 8}},
+    "sampler": {"class_path": "vocfw.plugins.samplers.ddpm.DDPM",
+                "init_args": {"inference_schedule": "fast"}},
+}
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    """A run directory with one checkpoint of a tiny DiffWave and fast DDPM sampling."""
+    torch.manual_seed(0)
+    spec = normalise_spec(SPEC)
+    components = build_components(spec)
+    folder = tmp_path / "run" / "checkpoint" / "epoch-0000_step-0000001_loss-0.100000"
+    save_weights(folder / "model.safetensors", components.model.state_dict())
+    write_components(folder, spec)
+    return tmp_path / "run"
+
+
+def waveform(seconds: float, seed: int = 0) -> np.ndarray:
+    return tone(seconds, RATE, freq=150.0 + 30 * seed, seed=seed)
+
+
+def write_features(folder: Path, uid: str, audio: np.ndarray, with_audio: bool = True) -> int:
+    """Save the mel (and the waveform) of ``audio`` as npy files; return the frame count."""
+    mel = MelSpectrogram(FEATURES)(torch.from_numpy(audio)).numpy()  # (M, T)
+    (folder / "mels").mkdir(parents=True, exist_ok=True)
+    np.save(folder / "mels" / f"{uid}.npy", mel)
+    if with_audio:
+        (folder / "audios").mkdir(exist_ok=True)
+        np.save(folder / "audios" / f"{uid}.npy", audio)
+    return mel.shape[1]
+
+
+def frames_of(path: Path) -> int:
+    info = sf.info(str(path))
+    assert info.samplerate == RATE and info.subtype == "PCM_16"
+    return info.frames
+
+
+def test_dataset_mode_writes_pred_and_gt_for_the_test_split(run: Path, tmp_path: Path) -> None:
+    processed = tmp_path / "processed"
+    frames = {}
+    for i, uid in enumerate(("f1#a", "m2#b")):
+        frames[uid] = write_features(processed / "vctk", uid, waveform(0.3 + 0.2 * i, i))
+    (processed / "vctk" / "test.json").write_text(json.dumps([{"Uid": u} for u in frames]))
+    (run / "config.yaml").write_text(f"data:\n  processed_dir: {processed}\n")
+    summary = predict(run, "dataset", datasets=["vctk", "absent"], progress=False)
+    out = run / "result"
+    for uid, count in frames.items():
+        assert frames_of(out / "pred" / f"{uid}.wav") == count * HOP
+        assert frames_of(out / "gt" / f"{uid}.wav") == count * HOP
+    assert summary.written == 4 and summary.skipped == 0
+    assert [item.path for item in summary.failed] == [processed / "absent" / "test.json"]
+    report = json.loads((out / REPORT_FILE).read_text())
+    assert report["written"] == 4 and report["failed"][0]["file"].endswith("test.json")
+    assert report["sampler_steps"] == 6 and summary.audio_seconds > 0
+
+
+def test_feature_mode_writes_gt_only_where_audio_exists(run: Path, tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    with_audio = write_features(features, "kept", waveform(0.4))
+    without = write_features(features, "bare", waveform(0.25, 1), with_audio=False)
+    (features / "mels" / "bare.npy").rename(features / "mels" / "bare.v2.npy")
+    out = tmp_path / "out"
+    summary = predict(run, "feature", output=out, feature_dir=features, progress=False)
+    assert frames_of(out / "pred" / "kept.wav") == with_audio * HOP
+    assert frames_of(out / "gt" / "kept.wav") == with_audio * HOP
+    assert frames_of(out / "pred" / "bare.wav") == without * HOP
+    assert not (out / "gt" / "bare.wav").exists()
+    assert summary.written == 3 and not summary.failed
+
+
+def test_audio_mode_resamples_and_writes_copy_synthesis_pairs(run: Path, tmp_path: Path) -> None:
+    audio_dir = tmp_path / "audio"
+    write_audio(audio_dir / "a.wav", tone(0.5, 22050, seed=1), 22050)
+    write_audio(audio_dir / "b.take1.flac", waveform(0.3, 2), RATE)
+    (audio_dir / "notes.txt").write_text("not audio")
+    out = tmp_path / "out"
+    summary = predict(run, "audio", output=out, audio_dir=audio_dir, progress=False,
+                      sampler="1e-4,0.01,0.3")
+    expected = {"a": int(round(0.5 * RATE)) // HOP, "b": int(round(0.3 * RATE)) // HOP}
+    for uid, count in expected.items():
+        assert frames_of(out / "pred" / f"{uid}.wav") == count * HOP
+        assert frames_of(out / "gt" / f"{uid}.wav") == count * HOP
+    assert summary.written == 4 and not summary.failed
+    assert json.loads((out / REPORT_FILE).read_text())["sampler_steps"] == 3
+
+
+def test_existing_outputs_are_kept_unless_overwrite(run: Path, tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    count = write_features(features, "u", waveform(0.3))
+    out = tmp_path / "out"
+    predict(run, "feature", output=out, feature_dir=features, progress=False)
+    marker = np.full(100, 0.25, np.float32)
+    sf.write(str(out / "pred" / "u.wav"), marker, RATE, subtype="PCM_16")
+    (out / "pred" / "mine.txt").write_text("keep me")
+    (out / "gt" / "u.wav").unlink()
+    summary = predict(run, "feature", output=out, feature_dir=features, progress=False)
+    assert summary.written == 1 and summary.skipped == 0
+    assert frames_of(out / "pred" / "u.wav") == 100
+    assert frames_of(out / "gt" / "u.wav") == count * HOP
+    summary = predict(run, "feature", output=out, feature_dir=features, progress=False)
+    assert summary.written == 0 and summary.skipped == 1
+    summary = predict(run, "feature", output=out, feature_dir=features, progress=False,
+                      overwrite=True)
+    assert summary.written == 2
+    assert frames_of(out / "pred" / "u.wav") == count * HOP
+    assert (out / "pred" / "mine.txt").read_text() == "keep me"
+
+
+def test_bad_features_are_reported_and_the_rest_written(run: Path, tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    count = write_features(features, "good", waveform(0.3))
+    mels = features / "mels"
+    bad = {
+        "bands": np.zeros((N_MELS + 5, 10), np.float32),
+        "nan": np.full((N_MELS, 10), np.nan, np.float32),
+        "flat": np.zeros(40, np.float32),
+        "empty": np.zeros((N_MELS, 0), np.float32),
+    }
+    for uid, array in bad.items():
+        np.save(mels / f"{uid}.npy", array)
+    (mels / "corrupt.npy").write_bytes(b"\x93NUMPY garbage")
+    out = tmp_path / "out"
+    summary = predict(run, "feature", output=out, feature_dir=features, progress=False)
+    assert frames_of(out / "pred" / "good.wav") == count * HOP
+    reasons = {item.path.name: item.reason for item in summary.failed}
+    assert set(reasons) == {"bands.npy", "nan.npy", "flat.npy", "empty.npy", "corrupt.npy"}
+    assert "25 mel bands" in reasons["bands.npy"] and "expects 20" in reasons["bands.npy"]
+    assert "NaN" in reasons["nan.npy"] and "2-D" in reasons["flat.npy"]
+    assert "no frames" in reasons["empty.npy"]
+    assert sorted(p.name for p in (out / "pred").iterdir()) == ["good.wav"]
+    report = json.loads((out / REPORT_FILE).read_text())
+    assert len(report["failed"]) == 5
+
+
+def test_bad_audio_files_are_reported_and_the_rest_written(run: Path, tmp_path: Path) -> None:
+    audio_dir = tmp_path / "audio"
+    write_audio(audio_dir / "good.wav", waveform(0.3), RATE)
+    (audio_dir / "empty.wav").write_bytes(b"")
+    (audio_dir / "broken.flac").write_bytes(b"fLaC not really")
+    sf.write(str(audio_dir / "silent.wav"), np.zeros(0, np.float32), RATE)
+    summary = predict(run, "audio", output=tmp_path / "out", audio_dir=audio_dir, progress=False)
+    assert (tmp_path / "out" / "pred" / "good.wav").is_file()
+    assert {item.path.name for item in summary.failed} == {"empty.wav", "broken.flac",
+                                                            "silent.wav"}
+    assert all(item.reason for item in summary.failed)
+
+
+def test_sampler_override_and_missing_inputs_are_checked(run: Path, tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    write_features(features, "u", waveform(0.3))
+    with pytest.raises(ValueError, match="comma-separated betas"):
+        predict(run, "feature", feature_dir=features, sampler="quick", progress=False)
+    with pytest.raises(ValueError, match="--datasets"):
+        predict(run, "dataset", progress=False)
+    with pytest.raises(ValueError, match="mels/"):
+        predict(run, "feature", feature_dir=tmp_path / "nowhere", progress=False)
+
+
+def test_same_seed_gives_the_same_audio(run: Path, tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    write_features(features, "u", waveform(0.3))
+    predict(run, "feature", output=tmp_path / "a", feature_dir=features, progress=False, seed=1)
+    predict(run, "feature", output=tmp_path / "b", feature_dir=features, progress=False, seed=1)
+    first, _ = sf.read(str(tmp_path / "a" / "pred" / "u.wav"))
+    second, _ = sf.read(str(tmp_path / "b" / "pred" / "u.wav"))
+    assert np.array_equal(first, second)
+
+
+def test_long_inputs_are_chunked_to_the_same_length(run: Path, tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    count = write_features(features, "long", waveform(2.0))
+    out = tmp_path / "out"
+    summary = predict(run, "feature", output=out, feature_dir=features, progress=False,
+                      chunk_seconds=0.4, batch_size=3)
+    assert frames_of(out / "pred" / "long.wav") == count * HOP and not summary.failed

@@ -1,0 +1,156 @@
+"""The inference core: batching, validation, chunking and cross-fading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vocfw.core.components import Components, build_components
+from vocfw.core.features import MelConfig
+from vocfw.core.model import Vocoder
+from vocfw.core.sampler import Sampler
+from vocfw.core.vocode import MelError, fade_curves, plan_chunks, vocode
+
+N_MELS = 20
+HOP = 256
+
+
+def tiny_components() -> Components:
+    torch.manual_seed(0)
+    return build_components({
+        "features": {"sample_rate": 16000, "n_mels": N_MELS, "f_max": 8000.0},
+        "model": {"class_path": "vocfw.plugins.models.diffwave.DiffWave",
+                  "init_args": {"n_mels": N_MELS, "residual_layers": 2, "residual_channels": 8}},
+        "sampler": {"class_path": "vocfw.plugins.samplers.ddpm.DDPM",
+                    "init_args": {"inference_schedule": "fast"}},
+    })
+
+
+def random_mel(frames: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(-4.0, 2.0, (N_MELS, frames)).astype(np.float32)
+
+
+class FrameValueSampler(Sampler):
+    """Deterministic stand-in: every sample of frame t is a fixed function of mel[:, 0, t]."""
+
+    def training_loss(
+        self, model: Vocoder, audio: torch.Tensor, mel: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(
+        self, model: Vocoder, mel: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return torch.tanh(mel[:, 0, :]).repeat_interleave(model.hop_length, dim=1)  # (B, T*hop)
+
+
+def test_batched_outputs_have_frames_times_hop_samples_and_are_deterministic() -> None:
+    components = tiny_components()
+    mels = [random_mel(frames, seed) for seed, frames in enumerate((7, 19, 3, 12, 1))]
+    first = vocode(components, mels, batch_size=2, seed=5)
+    again = vocode(components, mels, batch_size=2, seed=5)
+    other = vocode(components, mels, batch_size=2, seed=6)
+    assert [wave.size for wave in first] == [mel.shape[1] * HOP for mel in mels]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not np.array_equal(first[1], other[1])
+    assert all(np.all(np.abs(wave) <= 1.0) for wave in first)
+
+
+def test_chunked_equals_unchunked_when_the_input_fits_in_one_chunk() -> None:
+    components = tiny_components()
+    mels = [random_mel(30, 1), torch.from_numpy(random_mel(17, 2))]
+    whole = vocode(components, mels, batch_size=2, seed=3)
+    chunked = vocode(components, mels, batch_size=2, seed=3, chunk_frames=30, overlap_frames=4)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, chunked, strict=True))
+
+
+def test_longest_input_the_model_sees_does_not_grow_with_input_length() -> None:
+    components = tiny_components()
+    seen: list[int] = []
+    hook = components.model.input_projection.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].shape[0] * args[0].shape[-1])
+    )
+    peaks = []
+    for frames in (60, 600):
+        seen.clear()
+        (wave,) = vocode(components, [random_mel(frames)], batch_size=2, chunk_frames=24,
+                         overlap_frames=4)
+        assert wave.size == frames * HOP and np.all(np.isfinite(wave))
+        peaks.append(max(seen))
+    hook.remove()
+    assert peaks[0] == peaks[1] == 2 * 24 * HOP
+
+
+@pytest.mark.parametrize("crossfade", ["linear", "equal_power"])
+def test_chunks_are_stitched_at_the_right_places(crossfade: str) -> None:
+    components = tiny_components()
+    components = Components(components.features, components.model, FrameValueSampler())
+    mel = random_mel(101)
+    (whole,) = vocode(components, [mel])
+    (chunked,) = vocode(components, [mel], chunk_frames=20, overlap_frames=5, crossfade=crossfade)
+    fade_in, fade_out = fade_curves(5 * HOP, crossfade)
+    gain = fade_in + fade_out if crossfade == "linear" else fade_in**2 + fade_out**2
+    np.testing.assert_allclose(gain, 1.0, atol=1e-6)
+    if crossfade == "linear":
+        np.testing.assert_allclose(chunked, whole, atol=1e-6)
+    else:
+        outside = np.ones(whole.size, bool)
+        for start, _ in plan_chunks(101, 20, 5)[1:]:
+            outside[start * HOP:(start + 5) * HOP] = False
+        np.testing.assert_allclose(chunked[outside], whole[outside], atol=1e-6)
+
+
+def test_plan_chunks_covers_the_input_with_exact_overlaps() -> None:
+    for frames in (1, 20, 21, 35, 36, 100):
+        chunks = plan_chunks(frames, 20, 5)
+        assert chunks[0][0] == 0 and chunks[-1][1] == frames
+        assert all(stop - start <= 20 for start, stop in chunks)
+        for (_, stop), (start, next_stop) in zip(chunks, chunks[1:], strict=False):
+            assert stop - start == 5 and next_stop - start > 5
+    assert plan_chunks(100, None, 5) == [(0, 100)]
+
+
+def test_band_mismatch_names_the_file_and_both_counts() -> None:
+    components = tiny_components()
+    bad = np.zeros((N_MELS + 60, 10), np.float32)
+    with pytest.raises(MelError, match=r"speaker_7\.npy.*80 mel bands.*expects 20"):
+        vocode(components, [random_mel(5), bad], names=["a.npy", "data/mels/speaker_7.npy"])
+
+
+@pytest.mark.parametrize(
+    ("mel", "reason"),
+    [
+        (np.zeros(40, np.float32), "2-D"),
+        (np.zeros((N_MELS, 0), np.float32), "no frames"),
+        (np.full((N_MELS, 4), np.nan, np.float32), "NaN"),
+        (np.full((N_MELS, 4), np.inf, np.float32), "infinite"),
+    ],
+)
+def test_bad_mels_are_refused(mel: np.ndarray, reason: str) -> None:
+    with pytest.raises(MelError, match=reason):
+        vocode(tiny_components(), [mel], names=["x.npy"])
+
+
+def test_bad_chunk_settings_are_refused() -> None:
+    components = tiny_components()
+    with pytest.raises(ValueError, match="twice overlap_frames"):
+        vocode(components, [random_mel(50)], chunk_frames=6, overlap_frames=4)
+    with pytest.raises(ValueError, match="receptive field"):
+        vocode(components, [random_mel(50)], chunk_frames=20, overlap_frames=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        vocode(components, [random_mel(50)], batch_size=0)
+
+
+def test_log_floor_pads_short_items() -> None:
+    components = tiny_components()
+    seen: list[torch.Tensor] = []
+    sampler = FrameValueSampler()
+    original = sampler.sample
+    sampler.sample = lambda model, mel, generator=None: seen.append(mel) or original(model, mel)
+    vocode(Components(components.features, components.model, sampler),
+           [random_mel(8), random_mel(3)], batch_size=2)
+    floor = MelConfig().log_floor
+    assert seen[0].shape == (2, N_MELS, 8)
+    assert torch.all(seen[0][1, :, 3:] == floor)
