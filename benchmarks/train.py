@@ -1,0 +1,154 @@
+"""Training throughput: audio samples per second of wall time, vocfw vs lmnt-com/diffwave.
+
+Both train DiffWave BASE (30 residual layers, 64 channels, 80 mel bands) on batches of 8
+crops of 8,192 samples (32 frames x hop 256), in fp32 and with bf16 autocast, on the CPU:
+
+- vocfw: the real ``Trainer.fit`` (data loading from ``.npy`` files, DDPM loss, AdamW,
+  gradient-norm logging, accelerate), on a synthetic processed dataset. Per-step throughput is
+  read back from the run's own TensorBoard scalar ``train/samples_per_second``.
+- the peer: diffwave 0.1.7 (``pip install --no-deps diffwave==0.1.7``), its model and the
+  train step of its ``learner.py`` (Adam, L1 noise loss, grad-norm clip at 1e9) on tensors
+  already in memory; bf16 via ``torch.autocast("cpu")`` in place of its CUDA-only fp16.
+
+The first ``--warmup`` steps of each are discarded; the median of the next ``--steps`` is
+reported. Results go to ``benchmarks/results/train.{json,md}``.
+
+Usage: ``python benchmarks/train.py [--steps 3] [--warmup 1]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from vocfw.core.components import normalise_spec
+from vocfw.core.data_config import DataConfig
+from vocfw.core.engine import Trainer
+from vocfw.core.features import MelConfig
+from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BATCH, FRAMES, HOP, MELS = 8, 32, 256, 80
+CROP = FRAMES * HOP
+
+
+def ours(scratch: Path, precision: str, steps: int, warmup: int) -> list[float]:
+    """Per-step audio samples/s of ``Trainer.fit`` (timed steps only)."""
+    features = MelConfig(n_mels=MELS)
+    data_dir = scratch / "data"
+    if not data_dir.exists():
+        write_processed_dataset(data_dir, "bench", features,
+                                {"train": [0.5] * BATCH * (steps + warmup + 1), "test": [0.5]})
+    spec = normalise_spec(tiny_diffwave_spec(features, layers=30, channels=64))
+    data = DataConfig(datasets={"bench": "unused"}, processed_dir=str(data_dir),
+                      features=features)
+    trainer = Trainer(batch_size=BATCH, crop_frames=FRAMES, max_steps=warmup + steps,
+                      log_every_steps=1, eval_audio=False, mixed_precision=precision,
+                      device="cpu")
+    run = scratch / f"run-{precision}"
+    trainer.fit(run, data, spec, "", seed=1)
+    events = EventAccumulator(str(run / "log"), size_guidance={"scalars": 0})
+    events.Reload()
+    per_step = [e.value for e in events.Scalars("train/samples_per_second")]
+    return [crops * CROP for crops in per_step[warmup:]]
+
+
+def peer(precision: str, steps: int, warmup: int) -> list[float]:
+    """Per-step audio samples/s of diffwave 0.1.7's train step (timed steps only)."""
+    from diffwave.model import DiffWave
+    from diffwave.params import params
+
+    torch.manual_seed(1)
+    model = DiffWave(params)
+    optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
+    noise_level = torch.tensor(np.cumprod(1 - np.array(params.noise_schedule)), dtype=torch.float32)
+    audio = torch.rand(BATCH, CROP) * 2 - 1  # (B, N)
+    spectrogram = torch.rand(BATCH, MELS, FRAMES)  # (B, M, T)
+    rates = []
+    for _ in range(warmup + steps):
+        start = time.perf_counter()
+        for param in model.parameters():
+            param.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            t = torch.randint(0, len(params.noise_schedule), [BATCH])
+            scale = noise_level[t].unsqueeze(1)  # (B, 1)
+            noise = torch.randn_like(audio)
+            noisy = scale**0.5 * audio + (1.0 - scale) ** 0.5 * noise
+            predicted = model(noisy, spectrogram, t)  # (B, 1, N)
+            loss = torch.nn.functional.l1_loss(noise, predicted.squeeze(1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1e9)
+        optimizer.step()
+        rates.append(BATCH * CROP / (time.perf_counter() - start))
+    return rates[warmup:]
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").is_file():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu}, {os.cpu_count()} cores, no GPU used"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps before them")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for precision in ("no", "bf16"):
+            mine = statistics.median(ours(Path(scratch), precision, args.steps, args.warmup))
+            theirs = statistics.median(peer(precision, args.steps, args.warmup))
+            rows.append({
+                "dtype": "fp32" if precision == "no" else "bf16 autocast",
+                "ours_samples_per_s": round(mine), "peer_samples_per_s": round(theirs),
+                "ours_step_s": round(BATCH * CROP / mine, 3),
+                "peer_step_s": round(BATCH * CROP / theirs, 3),
+                "ratio_ours_over_peer": round(mine / theirs, 3),
+            })
+    result = {
+        "benchmark": "train", "machine": _machine(), "python": platform.python_version(),
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "model": "DiffWave BASE 30x64, 80 mels", "batch": BATCH, "crop_samples": CROP,
+        "steps_timed": args.steps, "warmup_steps": args.warmup,
+        "ours": "vocfw Trainer.fit: npy data loading, DDPM L1 loss, AdamW, grad norm, accelerate",
+        "peer": "diffwave 0.1.7 model + learner.train_step (Adam, L1), tensors in memory",
+        "rows": rows,
+    }
+    lines = [
+        f"Training throughput, DiffWave 30x64 / 80 mels, batch {BATCH} x {CROP} samples, median "
+        f"of {args.steps} steps after {args.warmup} warm-up, {torch.get_num_threads()} threads, "
+        f"on {result['machine']}.",
+        "",
+        "| dtype | vocfw samples/s | vocfw s/step | diffwave samples/s | diffwave s/step "
+        "| ratio (vocfw / diffwave) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['dtype']} | {r['ours_samples_per_s']} | {r['ours_step_s']} "
+            f"| {r['peer_samples_per_s']} | {r['peer_step_s']} | {r['ratio_ours_over_peer']} |"
+        )
+    table = "\n".join(lines) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "train.json").write_text(json.dumps(result, indent=4) + "\n")
+    (RESULTS / "train.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

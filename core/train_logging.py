@@ -1,0 +1,111 @@
+"""What training shows: TensorBoard scalars, and evaluation audio with its mel spectrograms.
+
+Everything here runs on the main process only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch.utils.tensorboard import SummaryWriter
+
+from vocfw.core.atomic import write_wav
+from vocfw.core.features import MelConfig, MelSpectrogram
+from vocfw.core.model import Vocoder
+from vocfw.core.sampler import Sampler
+from vocfw.core.train_state import EVAL_AUDIO_INFIX
+from vocfw.core.training_data import Item, load_item
+
+LOG_DIR = "log"
+
+
+def mel_figure(truth: np.ndarray, predicted: np.ndarray, title: str) -> Figure:
+    """Ground-truth and vocoded (M, T) mels, one above the other, on one colour scale.
+
+    Built without pyplot, so no display backend is involved.
+    """
+    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+    fig = Figure(figsize=(8, 5))
+    axes = fig.subplots(2, 1, sharex=True)
+    for ax, mel, name in zip(axes, (truth, predicted), ("ground truth", "vocoded"), strict=True):
+        image = ax.imshow(mel, origin="lower", aspect="auto", vmin=low, vmax=high)
+        ax.set_title(f"{title}: {name}")
+        ax.set_ylabel("mel band")
+    axes[-1].set_xlabel("frame")
+    fig.colorbar(image, ax=list(axes))
+    return fig
+
+
+class TrainLogger:
+    """TensorBoard event files under ``{run_dir}/log`` and evaluation audio beside checkpoints.
+
+    Args:
+        run_dir: the run directory.
+        features: the mel settings (sample rate, mel of the vocoded audio).
+        purge_step: on resume, events a killed run logged after this step are dropped.
+    """
+
+    def __init__(self, run_dir: Path, features: MelConfig, purge_step: int | None = None) -> None:
+        self.writer = SummaryWriter(str(run_dir / LOG_DIR), purge_step=purge_step)
+        self.features = features
+        self.mel = MelSpectrogram(features)
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        """Log scalars at ``step``."""
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+        self.writer.flush()
+
+    def eval_audio(
+        self,
+        model: Vocoder,
+        sampler: Sampler,
+        items: list[Item],
+        checkpoint: Path,
+        step: int,
+        max_seconds: float,
+        seed: int,
+    ) -> None:
+        """Vocode one validation utterance per dataset and log it beside its ground truth.
+
+        Writes ``{checkpoint}_eval_audio_{dataset}.wav`` and ``..._gt.wav`` next to the
+        checkpoint folder, and logs both clips and their two mels to TensorBoard.
+
+        Args:
+            model: the network to vocode with (its EMA copy when training keeps one).
+            sampler: the diffusion process.
+            items: the evaluation utterances.
+            checkpoint: the checkpoint folder the audio belongs to.
+            step: the global step for TensorBoard.
+            max_seconds: only the first this many seconds of each utterance are vocoded.
+            seed: seed of the sampling noise (the same at every checkpoint).
+        """
+        rate, hop = self.features.sample_rate, self.features.hop_length
+        device = next(model.parameters()).device
+        max_frames = max(1, int(max_seconds * rate / hop))
+        was_training = model.training
+        model.eval()
+        for item in items:
+            mel, audio = load_item(item, self.features.n_mels)
+            mel = torch.from_numpy(mel[:, :max_frames]).to(device)  # (M, T)
+            truth = audio[: mel.shape[1] * hop]  # (N,)
+            generator = torch.Generator(device=device).manual_seed(seed)
+            predicted = sampler.sample(model, mel[None], generator=generator)[0].float().cpu()
+            stem = checkpoint.parent / f"{checkpoint.name}{EVAL_AUDIO_INFIX}{item.dataset}"
+            write_wav(stem.with_name(stem.name + ".wav"), predicted.numpy(), rate)
+            write_wav(stem.with_name(stem.name + "_gt.wav"), truth, rate)
+            tag = f"eval/{item.dataset}"
+            self.writer.add_audio(f"{tag}/vocoded", predicted.clamp(-1, 1), step, rate)
+            self.writer.add_audio(f"{tag}/ground_truth", torch.from_numpy(truth), step, rate)
+            predicted_mel = self.mel(predicted).numpy()  # (M, T')
+            fig = mel_figure(mel.cpu().numpy(), predicted_mel, item.uid)
+            self.writer.add_figure(f"{tag}/mel", fig, step, close=False)
+        model.train(was_training)
+        self.writer.flush()
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self.writer.close()
