@@ -1,0 +1,201 @@
+"""DDPM (Ho et al., 2020) as DiffWave uses it: epsilon prediction with an L1 loss, and ancestral
+sampling along any noise schedule aligned to the training one (DiffWave's fast sampling)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from vocfw.core.model import Vocoder
+from vocfw.core.sampler import Sampler
+
+FAST_SCHEDULE = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
+
+
+def align_steps(train_betas: Sequence[float], inference_betas: Sequence[float]) -> list[float]:
+    """Map each inference noise level onto a (fractional) training step.
+
+    For inference step s, find the training step t with alpha_bar[t + 1] <= gamma_bar[s] <=
+    alpha_bar[t] and interpolate linearly in sqrt(alpha_bar) (DiffWave, appendix B).
+
+    Args:
+        train_betas: the training noise schedule.
+        inference_betas: the schedule to sample with.
+
+    Returns:
+        One step in [0, len(train_betas) - 1] per inference beta, rounded to float32.
+
+    Raises:
+        ValueError: a cumulative inference noise level lies outside the trained range.
+    """
+    train_bar = np.cumprod(1.0 - np.asarray(train_betas, dtype=np.float64))
+    infer_bar = np.cumprod(1.0 - np.asarray(inference_betas, dtype=np.float64))
+    steps = []
+    for s, level in enumerate(infer_bar):
+        inside = np.nonzero((train_bar[1:] <= level) & (level <= train_bar[:-1]))[0]
+        if inside.size == 0:
+            raise ValueError(
+                f"inference schedule step {s} (beta {inference_betas[s]}) reaches alpha_bar "
+                f"{level:.6g}, outside the trained range [{train_bar[-1]:.6g}, "
+                f"{train_bar[0]:.6g}] of the {len(train_bar)}-step training schedule; use "
+                f"betas whose running product of (1 - beta) stays within it"
+            )
+        t = int(inside[0])
+        high, low = np.sqrt(train_bar[t]), np.sqrt(train_bar[t + 1])
+        steps.append(t + (high - np.sqrt(level)) / (high - low))
+    return np.asarray(steps, dtype=np.float32).tolist()
+
+
+class DDPM(Sampler):
+    """Denoising diffusion with a linear beta schedule and DiffWave's schedule alignment.
+
+    Args:
+        beta_start: first training beta.
+        beta_end: last training beta.
+        num_steps: training steps (betas = linspace(beta_start, beta_end, num_steps)).
+        inference_schedule: ``full`` (the training betas), ``fast`` (the 6 betas
+            1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5) or an explicit list of betas.
+
+    Raises:
+        ValueError: bad betas, or an inference schedule outside the trained noise range.
+    """
+
+    def __init__(
+        self,
+        beta_start: float = 1e-4,
+        beta_end: float = 0.05,
+        num_steps: int = 50,
+        inference_schedule: Literal["full", "fast"] | list[float] = "full",
+    ) -> None:
+        if num_steps < 2 or not 0.0 < beta_start <= beta_end < 1.0:
+            raise ValueError(
+                "sampler: need num_steps >= 2 and 0 < beta_start <= beta_end < 1, got "
+                f"num_steps={num_steps}, beta_start={beta_start}, beta_end={beta_end}"
+            )
+        self.train_betas = np.linspace(beta_start, beta_end, num_steps)  # float64
+        self.alpha_bar = torch.from_numpy(np.cumprod(1.0 - self.train_betas)).float()  # (S,)
+        if inference_schedule == "full":
+            betas = self.train_betas
+        elif inference_schedule == "fast":
+            betas = np.asarray(FAST_SCHEDULE)
+        elif isinstance(inference_schedule, str):
+            raise ValueError(
+                f"sampler.inference_schedule must be 'full', 'fast' or a list of betas, "
+                f"got {inference_schedule!r}"
+            )
+        else:
+            betas = np.asarray(inference_schedule, dtype=np.float64)
+            if betas.ndim != 1 or betas.size == 0 or np.any((betas <= 0) | (betas >= 1)):
+                raise ValueError(
+                    f"sampler.inference_schedule: betas must be a non-empty list of values in "
+                    f"(0, 1), got {list(inference_schedule)}"
+                )
+        self.inference_betas = betas
+        self.aligned_steps = align_steps(self.train_betas, betas)
+
+    @property
+    def num_inference_steps(self) -> int:
+        """Network evaluations one call of :meth:`sample` makes."""
+        return len(self.inference_betas)
+
+    def training_loss(
+        self,
+        model: Vocoder,
+        audio: torch.Tensor,
+        mel: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """L1 between the true and predicted noise at a uniformly drawn step per item.
+
+        Args:
+            model: the network being trained.
+            audio: (B, N) clean waveform in [-1, 1].
+            mel: (B, M, T) its log-mel spectrogram.
+            generator: source of the steps and noise (on ``audio``'s device).
+
+        Returns:
+            A scalar loss.
+        """
+        batch = audio.shape[0]
+        step = torch.randint(
+            0, len(self.train_betas), (batch,), generator=generator, device=audio.device
+        )  # (B,)
+        noise = torch.randn(audio.shape, generator=generator, device=audio.device)  # (B, N)
+        level = self.alpha_bar.to(audio.device)[step].unsqueeze(1)  # (B, 1)
+        noisy = level**0.5 * audio + (1.0 - level) ** 0.5 * noise  # (B, N)
+        return F.l1_loss(model(noisy, step, mel), noise)
+
+    @torch.inference_mode()
+    def sample(
+        self,
+        model: Vocoder,
+        mel: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Generate waveforms by ancestral sampling along the inference schedule.
+
+        Args:
+            model: a trained network.
+            mel: (B, M, T) log-mel spectrograms.
+            generator: source of the initial and per-step noise, on ``mel``'s device.
+
+        Returns:
+            (B, T * model.hop_length) waveforms in [-1, 1].
+
+        Raises:
+            ValueError: the mel does not fit the model.
+        """
+        return self._reverse(model, mel, generator=generator)
+
+    def _reverse(
+        self,
+        model: Vocoder,
+        mel: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The reverse process of :meth:`sample`, optionally with given noise.
+
+        Args:
+            model: a trained network.
+            mel: (B, M, T) log-mel spectrograms.
+            generator: source of noise when ``noise`` is not given.
+            noise: the initial (B, N) noise followed by one (B, N) draw for every step but the
+                last, in sampling order (``num_inference_steps`` tensors in all).
+
+        Returns:
+            (B, T * model.hop_length) waveforms in [-1, 1].
+
+        Raises:
+            ValueError: ``noise`` has the wrong number of tensors.
+        """
+        count = self.num_inference_steps
+        if noise is not None and len(noise) != count:
+            raise ValueError(f"noise: expected {count} tensors, got {len(noise)}")
+        shape = (mel.shape[0], mel.shape[-1] * model.hop_length)
+        draws = iter(noise) if noise is not None else None
+
+        def draw() -> torch.Tensor:
+            if draws is not None:
+                return next(draws).to(mel.device)
+            return torch.randn(shape, generator=generator, device=mel.device)
+
+        betas = self.inference_betas
+        alpha = 1.0 - betas
+        alpha_bar = np.cumprod(alpha)
+        condition = model.condition(mel)
+        audio = draw()  # (B, N)
+        for n in range(count - 1, -1, -1):
+            step = torch.tensor([self.aligned_steps[n]], device=mel.device)  # (1,)
+            c1 = float(1 / alpha[n] ** 0.5)
+            c2 = float(betas[n] / (1 - alpha_bar[n]) ** 0.5)
+            audio = c1 * (audio - c2 * model.denoise(audio, step, condition))
+            if n > 0:
+                sigma = float(((1.0 - alpha_bar[n - 1]) / (1.0 - alpha_bar[n]) * betas[n]) ** 0.5)
+                audio += sigma * draw()
+            audio = torch.clamp(audio, -1.0, 1.0)
+        return audio
