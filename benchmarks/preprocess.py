@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import shutil
@@ -33,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from machine import describe
 
 from vocfw.core.testing.fixture import tone, write_audio
 
@@ -114,16 +114,6 @@ def _subprocess(which: str, corpus: Path, workers: int, scratch: Path) -> dict[s
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").is_file():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} cores, no GPU used"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=150.0, help="audio in the corpus")
@@ -162,7 +152,7 @@ def main() -> None:
 
     result = {
         "benchmark": "preprocess",
-        "machine": _machine(),
+        "machine": describe(),
         "python": platform.python_version(),
         "torch_threads_main": "torch default; 1 per worker process",
         "audio_seconds": round(audio_seconds, 2),

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import describe
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vocfw.core.components import normalise_spec
@@ -93,16 +93,6 @@ def peer(precision: str, steps: int, warmup: int) -> list[float]:
     return rates[warmup:]
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").is_file():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} cores, no GPU used"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
@@ -121,7 +111,7 @@ def main() -> None:
                 "ratio_ours_over_peer": round(mine / theirs, 3),
             })
     result = {
-        "benchmark": "train", "machine": _machine(), "python": platform.python_version(),
+        "benchmark": "train", "machine": describe(), "python": platform.python_version(),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "model": "DiffWave BASE 30x64, 80 mels", "batch": BATCH, "crop_samples": CROP,
         "steps_timed": args.steps, "warmup_steps": args.warmup,

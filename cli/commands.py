@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -35,7 +36,10 @@ def run_preprocess(parser: ArgumentParser, cfg: Namespace, registry: Registry) -
 
 
 def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
-    """``vocfw fit``: train, resume or finetune into ``{trainer.log_dir}/{name}``."""
+    """``vocfw fit``: train, resume or finetune into ``{trainer.log_dir}/{name}``.
+
+    Exit status 130 when stopped by Ctrl-C (a checkpoint was saved), 0 otherwise.
+    """
     if not cfg.name:
         parser.error("fit needs --name NAME: the run is written to {trainer.log_dir}/NAME")
     if cfg.resume_type and not cfg.checkpoint:
@@ -44,7 +48,7 @@ def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
         {"features": cfg.data.features.as_dict(), "model": cfg.model.as_dict(),
          "sampler": cfg.sampler.as_dict()}
     )
-    config_text = parser.dump(cfg, skip_none=False)
+    config_text = parser.dump(cfg)
     init = parser.instantiate(cfg)
     run_dir = Path(cfg.trainer.log_dir) / cfg.name
     init.trainer.fit(
@@ -52,7 +56,7 @@ def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
         resume_type=cfg.resume_type, checkpoint=Path(cfg.checkpoint) if cfg.checkpoint else None,
         seed=cfg.seed,
     )
-    return 0
+    return 128 + signal.SIGINT if init.trainer.stop_signal == signal.SIGINT else 0
 
 
 def run_predict(cfg: Namespace) -> int:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import sys
 
+from jsonargparse import ArgumentParser, Namespace
+
 from vocfw.cli import commands
 from vocfw.cli.parser import build_parser
-from vocfw.core.registry import build_registry
+from vocfw.core.registry import Registry, build_registry
+from vocfw.core.train_loop import TrainingDivergedError
+
+# Errors that describe bad input or state; shown as one message line, not a traceback.
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, TrainingDivergedError)
 
 LIST_OPTIONS = ("--datasets",)
 
@@ -35,6 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.report_failures(registry)
     parser, experiments = build_parser()
     cfg = parser.parse_args(argv)
+    try:
+        return dispatch(cfg, experiments, registry)
+    except USER_ERRORS as exc:
+        print(f"vocfw {cfg.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def dispatch(cfg: Namespace, experiments: dict[str, ArgumentParser], registry: Registry) -> int:
+    """Run the parsed subcommand; returns its exit status."""
     command = cfg.command
     sub = cfg[command]
     if command == "preprocess":

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soundfile as sf
+import soxr
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
 
@@ -81,8 +81,16 @@ def load_audio(
         raise AudioError(path, "contains NaN or infinite samples")
     audio = rescale_integer_range(audio)
     if source_rate != sample_rate:
-        audio = librosa.resample(audio, orig_sr=source_rate, target_sr=sample_rate)
+        audio = resample(audio, source_rate, sample_rate)
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def resample(audio: np.ndarray, source_rate: int, sample_rate: int) -> np.ndarray:
+    """Resample (L,) audio as ``librosa.load(sr=...)`` does (soxr HQ, length
+    ``ceil(L * sample_rate / source_rate)``), without loading librosa's compiled modules."""
+    length = int(np.ceil(audio.shape[-1] * (float(sample_rate) / source_rate)))
+    out = soxr.resample(audio, source_rate, sample_rate, quality="soxr_hq")  # (~length,)
+    return out[:length] if out.size >= length else np.pad(out, (0, length - out.size))
 
 
 def list_audio_files(folder: Path) -> list[Path]:

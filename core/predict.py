@@ -7,6 +7,7 @@ ever deleted. Bad inputs are reported and skipped; the rest are still written.
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from vocfw.core.components import Components, build_components, normalise_spec
 from vocfw.core.corpus import SkippedItem
 from vocfw.core.features import MelSpectrogram
 from vocfw.core.predict_inputs import Input, Mode, discover, load_input
+from vocfw.core.registry import build_registry
 from vocfw.core.vocode import MelError, resolve_device, vocode
 
 REPORT_FILE = "predict_report.json"
@@ -76,37 +78,53 @@ class PredictSummary:
         return "\n".join(lines)
 
 
-def parse_schedule(text: str) -> str | list[float]:
-    """``fast``, ``full`` or a comma-separated list of betas (``1e-4,1e-3,0.05``).
-
-    Raises:
-        ValueError: anything else.
-    """
+def parse_schedule(text: str) -> str | list[float] | None:
+    """``fast``, ``full`` or comma-separated betas (``1e-4,1e-3,0.05``); ``None`` otherwise."""
     if text in ("fast", "full"):
         return text
     try:
         return [float(beta) for beta in text.split(",")]
     except ValueError:
-        raise ValueError(
-            f"sampler: expected 'fast', 'full' or comma-separated betas, got {text!r}"
-        ) from None
+        return None
 
 
-def override_schedule(components: Components, checkpoint: Path, schedule: str) -> None:
-    """Rebuild the stored sampler with another ``inference_schedule``.
+def override_sampler(components: Components, checkpoint: Path, choice: str) -> None:
+    """Replace the stored sampler: another inference schedule, or another registered sampler.
+
+    Args:
+        components: the loaded vocoder; its ``sampler`` is replaced.
+        checkpoint: the checkpoint folder whose stored sampler spec is the starting point.
+        choice: ``fast``, ``full``, comma-separated betas, or a registered sampler's class name
+            (it gets the stored sampler's arguments that its constructor accepts, so the
+            training noise schedule carries over).
 
     Raises:
-        ValueError: the stored sampler has no ``inference_schedule`` argument, or the schedule
-            does not fit its training noise range.
+        ValueError: a schedule the stored sampler cannot take or that does not fit its training
+            noise range, or an unknown sampler name.
     """
     spec = normalise_spec(read_components(checkpoint))
     init_args = spec["sampler"].setdefault("init_args", {})
-    if "inference_schedule" not in init_args:
-        raise ValueError(
-            f"sampler {spec['sampler']['class_path']} of {checkpoint} takes no "
-            f"inference_schedule, so --sampler cannot be applied"
-        )
-    init_args["inference_schedule"] = parse_schedule(schedule)
+    schedule = parse_schedule(choice)
+    if schedule is not None:
+        if "inference_schedule" not in init_args:
+            raise ValueError(
+                f"sampler {spec['sampler']['class_path']} of {checkpoint} takes no "
+                f"inference_schedule, so --sampler {choice} cannot be applied"
+            )
+        init_args["inference_schedule"] = schedule
+    else:
+        samplers = build_registry().entries["samplers"]
+        if choice not in samplers:
+            raise ValueError(
+                f"--sampler {choice!r} is neither 'fast', 'full', a list of betas nor a "
+                f"registered sampler ({', '.join(sorted(samplers))})"
+            )
+        cls = samplers[choice].cls
+        accepted = inspect.signature(cls).parameters
+        spec["sampler"] = {
+            "class_path": f"{cls.__module__}.{cls.__name__}",
+            "init_args": {key: value for key, value in init_args.items() if key in accepted},
+        }
     components.sampler = build_components(spec).sampler
 
 
@@ -155,8 +173,8 @@ def predict(
         feature_dir: folder holding ``mels/`` and optionally ``audios/`` (``feature`` mode).
         audio_dir: folder of audio files (``audio`` mode).
         checkpoint: a checkpoint folder to use instead of the run's newest.
-        sampler: inference schedule instead of the stored one: ``fast``, ``full`` or
-            comma-separated betas.
+        sampler: instead of the stored inference schedule: ``fast``, ``full``,
+            comma-separated betas, or a registered sampler's class name.
         batch_size: utterances (or chunks) generated together.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ...
         seed: seed of the sampling noise.
@@ -178,7 +196,7 @@ def predict(
     output = Path(output) if output is not None else run / "result"
     components, folder = load_components(checkpoint or run, use_ema=use_ema)
     if sampler is not None:
-        override_schedule(components, folder, sampler)
+        override_sampler(components, folder, sampler)
     features, model = components.features, components.model
     processed = Path(processed_dir) if processed_dir is not None else run_processed_dir(run)
     summary = PredictSummary(output)

@@ -175,7 +175,7 @@ def test_bad_audio_files_are_reported_and_the_rest_written(run: Path, tmp_path: 
 def test_sampler_override_and_missing_inputs_are_checked(run: Path, tmp_path: Path) -> None:
     features = tmp_path / "features"
     write_features(features, "u", waveform(0.3))
-    with pytest.raises(ValueError, match="comma-separated betas"):
+    with pytest.raises(ValueError, match="list of betas nor a registered sampler"):
         predict(run, "feature", feature_dir=features, sampler="quick", progress=False)
     with pytest.raises(ValueError, match="--datasets"):
         predict(run, "dataset", progress=False)
@@ -200,3 +200,17 @@ def test_long_inputs_are_chunked_to_the_same_length(run: Path, tmp_path: Path) -
     summary = predict(run, "feature", output=out, feature_dir=features, progress=False,
                       chunk_seconds=0.4, batch_size=3)
     assert frames_of(out / "pred" / "long.wav") == count * HOP and not summary.failed
+
+
+def test_any_registered_sampler_can_be_chosen(run: Path, tmp_path: Path,
+                                              fake_distribution) -> None:
+    toys = Path(__file__).parent / "fake_plugins" / "toys.py"
+    fake_distribution("vocfw-toys", toys.read_text(encoding="utf-8"))
+    features = tmp_path / "features"
+    write_features(features, "u", waveform(0.3))
+    out = tmp_path / "toy"
+    summary = predict(run, "feature", output=out, feature_dir=features, sampler="ToySampler",
+                      progress=False)
+    assert summary.written == 2 and not summary.failed
+    audio, _ = sf.read(out / "pred" / "u.wav")
+    assert audio.size > 0 and not audio.any()  # ToySampler returns silence

@@ -73,7 +73,11 @@ def _gated(y: torch.Tensor, channels: int) -> torch.Tensor:
 def _accumulate(
     total: torch.Tensor, weight: torch.Tensor, z: torch.Tensor, scale: float = 1.0
 ) -> torch.Tensor:
-    """``scale * (total + weight @ z)`` for (B, C, N) ``total``, in place without autograd."""
+    """``scale * (total + weight @ z)`` for (B, C, N) ``total``, in place without autograd.
+
+    ``weight`` and ``z`` are cast to ``total``'s dtype (they differ under autocast).
+    """
+    weight, z = weight.to(total.dtype), z.to(total.dtype)
     if torch.is_grad_enabled():
         return torch.baddbmm(total, weight, z, beta=scale, alpha=scale)
     return total.baddbmm_(weight, z, beta=scale, alpha=scale)
