@@ -6,6 +6,7 @@ trained on the CPU, the result is vocoded in all three inference modes and evalu
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -53,9 +54,10 @@ def demo_config(output: Path, corpus: Path, max_steps: int, batch_size: int) -> 
 def demo(
     output: Path = Path("demo"),
     clips: int = 48,
-    max_steps: int = 600,
+    max_steps: int = 200,
     batch_size: int = 8,
-    num_workers: int = 2,
+    num_workers: int = 1,
+    examples: int = 6,
 ) -> int:
     """Run preprocess, fit, predict (dataset, feature and audio modes) and evaluate on a
     generated corpus, and print where everything is.
@@ -63,9 +65,10 @@ def demo(
     Args:
         output: folder for the corpus, features, run, predictions and scores.
         clips: clips in the generated corpus.
-        max_steps: training steps (about a quarter of a second each on two CPU cores).
+        max_steps: training steps (about a second each on two CPU cores).
         batch_size: training batch size.
         num_workers: preprocessing processes.
+        examples: clips vocoded in the feature and audio modes.
 
     Returns:
         0 when every stage succeeded.
@@ -90,10 +93,11 @@ def demo(
     processed = output / "data" / "ljspeech"
     stage("preprocess", ["preprocess", "--config", str(config), "--num_workers", str(num_workers)])
     stage("fit", ["fit", "--config", str(config), "--name", "demo"])
+    features, audio = _example_inputs(output, processed, corpus, examples)
     modes: list[tuple[str, list[str]]] = [
         ("dataset", ["--datasets", "[ljspeech]", "--processed_dir", str(output / "data")]),
-        ("feature", ["--feature_dir", str(processed)]),
-        ("audio", ["--audio_dir", str(corpus / "wavs")]),
+        ("feature", ["--feature_dir", str(features)]),
+        ("audio", ["--audio_dir", str(audio)]),
     ]
     for mode, extra in modes:
         result = output / "result" / mode
@@ -104,6 +108,20 @@ def demo(
                                    "--output", str(result / "eval")])
     _print_locations(output, run, timings)
     return 0
+
+
+def _example_inputs(output: Path, processed: Path, corpus: Path, count: int) -> tuple[Path, Path]:
+    """Folders as a user brings them to ``predict``: ``my_features/{mels,audios}/*.npy`` and
+    ``my_audio/*.wav``, each with the first ``count`` clips of the corpus."""
+    uids = sorted(p.stem for p in (corpus / "wavs").glob("*.wav"))[:count]
+    features, audio = output / "my_features", output / "my_audio"
+    for uid in uids:
+        for kind in ("mels", "audios"):
+            (features / kind).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(processed / kind / f"{uid}.npy", features / kind / f"{uid}.npy")
+        audio.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(corpus / "wavs" / f"{uid}.wav", audio / f"{uid}.wav")
+    return features, audio
 
 
 def _print_locations(output: Path, run: Path, timings: list[tuple[str, float]]) -> None:
