@@ -71,8 +71,8 @@ class Corpus(abc.ABC):
 
     Subclasses set ``name`` (the config key, for example ``vctk``) and implement
     :meth:`utterances`. ``root`` may be the documented corpus root or, where the corpus
-    documents one, the sub-folder the reference recipe expected; :meth:`locate_root` finds the
-    folder the loader needs.
+    documents one, the sub-folder the reference recipe expected (named by ``inner_folder``);
+    :meth:`locate_root` finds the folder the loader needs.
 
     Args:
         root: where the corpus was downloaded.
@@ -82,6 +82,7 @@ class Corpus(abc.ABC):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    inner_folder: ClassVar[str] = ""
 
     root: Path
     dataset: str = ""
@@ -95,8 +96,13 @@ class Corpus(abc.ABC):
         self.root = self.locate_root(self.root)
 
     def locate_root(self, root: Path) -> Path:
-        """Return the folder the loader reads from, given what the user pointed at."""
-        return root
+        """Return the folder the loader reads from, given what the user pointed at.
+
+        By default that is ``root / inner_folder`` when the class names one and it exists
+        (the user pointed at the corpus root), else ``root`` itself.
+        """
+        inner = root / self.inner_folder
+        return inner if self.inner_folder and inner.is_dir() else root
 
     def require(self, path: Path, expected: str) -> Path:
         """Return ``path`` if it exists, else raise :class:`CorpusLayoutError`."""

@@ -25,7 +25,7 @@ from vocfw.core.corpus import SkippedItem
 from vocfw.core.features import MelSpectrogram
 from vocfw.core.predict_inputs import Input, Mode, discover, load_input
 from vocfw.core.registry import build_registry
-from vocfw.core.vocode import MelError, resolve_device, vocode
+from vocfw.core.vocode import MelError, Precision, resolve_device, vocode
 
 REPORT_FILE = "predict_report.json"
 LOAD_ERRORS = (AudioError, MelError, OSError, ValueError, EOFError, RuntimeError)
@@ -157,6 +157,7 @@ def predict(
     overwrite: bool = False,
     chunk_seconds: float | None = 10.0,
     use_ema: bool = True,
+    precision: Precision = "fp32",
     progress: bool = True,
 ) -> PredictSummary:
     """Vocode with a trained run and write 16-bit PCM wav files at the run's sample rate.
@@ -182,6 +183,8 @@ def predict(
         chunk_seconds: generate long inputs in overlapping chunks of this many seconds, so
             memory does not grow with length (``None``: whole utterances).
         use_ema: use the moving-average weights when the checkpoint has them.
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast: about 1.8-2x faster on CPUs with
+            bfloat16 units, with slightly different output.
         progress: show a progress bar.
 
     Returns:
@@ -216,7 +219,7 @@ def predict(
         begin = time.perf_counter()
         audio = vocode(components, [mel for _, mel in pending], batch_size, torch_device,
                        generator=generator, chunk_frames=chunk_frames,
-                       names=[str(item.source) for item, _ in pending])
+                       names=[str(item.source) for item, _ in pending], precision=precision)
         summary.synthesis_seconds += time.perf_counter() - begin
         for (item, _), wave in zip(pending, audio, strict=True):
             write_wav(output / "pred" / f"{item.uid}.wav", wave, features.sample_rate)

@@ -154,3 +154,15 @@ def test_log_floor_pads_short_items() -> None:
     floor = MelConfig().log_floor
     assert seen[0].shape == (2, N_MELS, 8)
     assert torch.all(seen[0][1, :, 3:] == floor)
+
+
+def test_bf16_autocast_stays_close_to_fp32() -> None:
+    components = tiny_components()
+    torch.nn.init.normal_(components.model.output_projection.weight, std=0.5)  # a live output
+    mels = [random_mel(24, 4), random_mel(9, 5)]
+    full = vocode(components, mels, batch_size=2, seed=2)
+    half = vocode(components, mels, batch_size=2, seed=2, precision="bf16")
+    for a, b in zip(full, half, strict=True):
+        assert a.shape == b.shape and b.dtype == np.float32
+        assert not np.array_equal(a, b)  # autocast really ran the network in bfloat16
+        assert np.corrcoef(a, b)[0, 1] > 0.99

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from vocfw.core.audio import AudioError, audio_info
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
 
@@ -17,18 +15,7 @@ class KiSing(Corpus):
 
     name = "kising"
     description = "KiSing (one singer's songs, one folder of wavs per song)"
-
-    def locate_root(self, root: Path) -> Path:
-        """Return ``root/clean`` when ``root`` is the KiSing folder, else ``root``.
-
-        Args:
-            root: the configured dataset path.
-
-        Returns:
-            The folder whose sub-folders are the songs.
-        """
-        clean = root / "clean"
-        return clean if clean.is_dir() else root
+    inner_folder = "clean"
 
     def utterances(self) -> list[Utterance]:
         """Describe every wav of every song folder.

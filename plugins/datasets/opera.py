@@ -27,18 +27,7 @@ class Opera(Corpus):
 
     name = "opera"
     description = "Chinese and Western opera singing (monophonic part), cut at silences"
-
-    def locate_root(self, root: Path) -> Path:
-        """Return ``root/monophonic`` when ``root`` is the corpus folder, else ``root``.
-
-        Args:
-            root: the configured dataset path.
-
-        Returns:
-            The folder that holds ``chinese/`` and ``western/``.
-        """
-        monophonic = root / "monophonic"
-        return monophonic if monophonic.is_dir() else root
+    inner_folder = "monophonic"
 
     def utterances(self) -> list[Utterance]:
         """Describe every silence-sliced piece of every recording.

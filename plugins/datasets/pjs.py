@@ -83,18 +83,7 @@ class PJS(Corpus):
 
     name = "pjs"
     description = "PJS Japanese singing (one male singer), trimmed and cut into thirds"
-
-    def locate_root(self, root: Path) -> Path:
-        """Return ``root/PJS_corpus_ver1.1`` when it exists, else ``root``.
-
-        Args:
-            root: the configured dataset path.
-
-        Returns:
-            The folder searched for ``pjs*_song.wav`` files.
-        """
-        corpus = root / CORPUS_FOLDER
-        return corpus if corpus.is_dir() else root
+    inner_folder = CORPUS_FOLDER
 
     def utterances(self) -> list[Utterance]:
         """Describe the three trimmed, overlapping pieces of every song.

@@ -25,11 +25,7 @@ class PopBuTFy(Corpus):
 
     name: ClassVar[str] = "popbutfy"
     description: ClassVar[str] = "PopBuTFy English pop singing corpus (amateur/professional takes)"
-
-    def locate_root(self, root: Path) -> Path:
-        """Return ``root/data`` when ``root`` is the corpus root, else ``root``."""
-        data = root / "data"
-        return data if data.is_dir() else root
+    inner_folder: ClassVar[str] = "data"
 
     def utterances(self) -> list[Utterance]:
         """Scan each ``{Singer}#...#{Song}`` folder for its clips.

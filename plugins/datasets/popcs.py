@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
@@ -21,11 +20,7 @@ class PopCS(Corpus):
 
     name: ClassVar[str] = "popcs"
     description: ClassVar[str] = "PopCS Mandarin female pop singing corpus (popcs-{Song} folders)"
-
-    def locate_root(self, root: Path) -> Path:
-        """Return ``root/popcs`` when ``root`` is the corpus root, else ``root``."""
-        inner = root / "popcs"
-        return inner if inner.is_dir() else root
+    inner_folder: ClassVar[str] = "popcs"
 
     def utterances(self) -> list[Utterance]:
         """Scan each ``popcs-{Song}`` folder for ``{NNNN}_wf0.wav`` clips.
