@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from machine import cpu_name
+from report import RESULTS, cpu_name
 
 from vocfw.core.atomic import write_json, write_text
 from vocfw.core.checkpoint import load_components
@@ -32,7 +32,6 @@ from vocfw.core.convert import import_lmnt
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.samplers.ddpm import DDPM
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ALL_CASES = [(s, sec, b) for s in (6, 50) for sec in (1, 10) for b in (1, 8)]
 QUICK_CASES = [(6, 1, 1)]
 PEER_RATE, OWN_RATE, HOP = 22050, 24000, 256

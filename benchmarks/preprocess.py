@@ -32,11 +32,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from machine import describe
+from report import describe, save_results
 
 from vocfw.core.testing.fixture import tone, write_audio
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SAMPLE_RATE = 22050
 
 
@@ -185,11 +184,7 @@ def main() -> None:
         "process plus that of its largest child; importing torch and librosa alone takes most "
         "of it.",
     ]
-    table = "\n".join(lines) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "preprocess.json").write_text(json.dumps(result, indent=4) + "\n")
-    (RESULTS / "preprocess.md").write_text(table)
-    print(table)
+    save_results("preprocess", result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Usage: ``python benchmarks/train.py [--steps 3] [--warmup 1]``
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import describe
+from report import describe, save_results
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vocfw.core.components import normalise_spec
@@ -37,7 +36,6 @@ from vocfw.core.engine import Trainer
 from vocfw.core.features import MelConfig
 from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BATCH, FRAMES, HOP, MELS = 8, 32, 256, 80
 CROP = FRAMES * HOP
 
@@ -133,11 +131,7 @@ def main() -> None:
             f"| {r['dtype']} | {r['ours_samples_per_s']} | {r['ours_step_s']} "
             f"| {r['peer_samples_per_s']} | {r['peer_step_s']} | {r['ratio_ours_over_peer']} |"
         )
-    table = "\n".join(lines) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train.json").write_text(json.dumps(result, indent=4) + "\n")
-    (RESULTS / "train.md").write_text(table)
-    print(table)
+    save_results("train", result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

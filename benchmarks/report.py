@@ -1,7 +1,8 @@
-"""What the benchmarks ran on, for their reports."""
+"""Benchmark reports: what they ran on, and where their results go."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -23,3 +24,14 @@ def describe() -> str:
     """``CPU model, N cores, GPU name`` (or ``no GPU used``)."""
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU used"
     return f"{cpu_name()}, {os.cpu_count()} cores, {gpu}"
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def save_results(name: str, result: dict, table: str) -> None:
+    """Write ``results/{name}.json`` and ``results/{name}.md`` and print the table."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=4) + "\n")
+    (RESULTS / f"{name}.md").write_text(table)
+    print(table)
