@@ -15,7 +15,6 @@ Modes:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +25,7 @@ import torch
 from vocfw.core.audio import list_audio_files, load_audio
 from vocfw.core.corpus import SkippedItem
 from vocfw.core.features import MelSpectrogram
+from vocfw.core.training_data import TrainingDataError, read_split
 from vocfw.core.vocode import check_mel
 
 Mode = Literal["dataset", "feature", "audio"]
@@ -76,11 +76,9 @@ def _dataset_inputs(
         folder = processed_dir / dataset
         meta = folder / "test.json"
         try:
-            entries = json.loads(meta.read_text(encoding="utf-8"))
-            uids = [str(entry["Uid"]) for entry in entries]
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            reason = f"cannot read the test split (a JSON list of entries with 'Uid'): {exc}"
-            failed.append(SkippedItem(meta, reason))
+            uids = [str(entry["Uid"]) for entry in read_split(folder, meta.name)]
+        except TrainingDataError as exc:
+            failed.append(SkippedItem(meta, f"cannot read the test split: {exc}"))
             continue
         inputs += [_mel_input(folder, uid, folder / "mels" / f"{uid}.npy") for uid in uids]
     return inputs

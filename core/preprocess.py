@@ -12,7 +12,6 @@ One processed folder holds features of one :class:`MelConfig` only (kept in ``fe
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import shutil
 from collections.abc import Callable, Iterable, Iterator
@@ -26,7 +25,7 @@ from vocfw.core.atomic import TMP_PREFIX
 from vocfw.core.corpus import Utterance
 from vocfw.core.data_config import DataConfig
 from vocfw.core.extract import ExtractTask, extract, init_worker, measure_many
-from vocfw.core.features import MelConfig
+from vocfw.core.features import FEATURES_FILE, MelConfig, feature_differences
 from vocfw.core.metadata import json_text, record, write_metadata, write_text_if_changed
 from vocfw.core.preprocess_report import DatasetSummary, PreprocessSummary, Skip, write_report
 from vocfw.core.registry import Registry
@@ -49,26 +48,25 @@ class FeaturesMismatchError(ValueError):
 
 def _check_features(out_dir: Path, config: MelConfig) -> None:
     """Record the feature settings of ``out_dir``, or refuse to mix two sets of settings."""
-    path = out_dir / "features.json"
-    wanted = json.loads(json_text(config.to_dict()))
     advice = "choose another processed_dir or delete that folder"
-    if path.is_file():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise FeaturesMismatchError(f"{path}: not valid JSON ({exc}); {advice}") from None
-        if stored != wanted:
-            changed = sorted(k for k in wanted.keys() | stored.keys() if stored.get(k) != wanted[k])
-            raise FeaturesMismatchError(
-                f"{out_dir} holds features made with other settings (differing: "
-                f"{', '.join(changed)}; stored {path}: {stored}); {advice}"
-            )
+    try:
+        differences = feature_differences(out_dir, config)
+    except ValueError as exc:
+        raise FeaturesMismatchError(f"{exc}; {advice}") from None
+    if differences:
+        stored = {key: value for key, (value, _) in differences.items()}
+        raise FeaturesMismatchError(
+            f"{out_dir} holds features made with other settings (differing: "
+            f"{', '.join(sorted(differences))}; stored in {out_dir / FEATURES_FILE}: {stored}); "
+            f"{advice}"
+        )
+    if differences is not None:
         return
     if any(any((out_dir / sub).glob("*.npy")) for sub in ("mels", "audios")):
         raise FeaturesMismatchError(
-            f"{out_dir} holds features of unknown settings (no features.json); {advice}"
+            f"{out_dir} holds features of unknown settings (no {FEATURES_FILE}); {advice}"
         )
-    write_text_if_changed(path, json_text(wanted))
+    write_text_if_changed(out_dir / FEATURES_FILE, json_text(config.to_dict()))
 
 
 def _remove_stale_temporaries(out_dir: Path) -> None:

@@ -25,10 +25,9 @@ from torch.utils.data import Dataset
 from torch.utils.data import Sampler as IndexSampler
 
 from vocfw.core.data_config import DataConfig
-from vocfw.core.features import MelConfig
+from vocfw.core.features import FEATURES_FILE, MelConfig, feature_differences
 
 SPLIT_FILES = {"train": "train.json", "validation": "test.json"}
-FEATURES_FILE = "features.json"
 
 
 class TrainingDataError(FileNotFoundError):
@@ -54,23 +53,26 @@ def _preprocess_hint(folder: Path) -> str:
 
 def _check_features(folder: Path, features: MelConfig, n_mels: int) -> None:
     """Refuse data made with other mel settings than the model and config expect."""
-    path = folder / FEATURES_FILE
-    if path.is_file():
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        wanted = features.to_dict()
-        differ = {k: (stored[k], v) for k, v in wanted.items() if k in stored and stored[k] != v}
-        if differ:
-            detail = ", ".join(f"{k}: data {a!r} vs config {b!r}" for k, (a, b) in differ.items())
-            raise TrainingDataError(
-                f"{path}: features differ from the config ({detail}); re-run preprocessing"
-            )
+    differences = feature_differences(folder, features)
+    if differences:
+        detail = ", ".join(f"{k}: data {a!r} vs config {b!r}" for k, (a, b) in differences.items())
+        raise TrainingDataError(
+            f"{folder / FEATURES_FILE}: features differ from the config ({detail}); "
+            f"re-run preprocessing"
+        )
     if features.n_mels != n_mels:
         raise TrainingDataError(
             f"features.n_mels is {features.n_mels} but the model expects {n_mels} mel bands"
         )
 
 
-def _read_split(folder: Path, split_file: str) -> list[dict]:
+def read_split(folder: Path, split_file: str) -> list[dict]:
+    """The records of ``{folder}/{split_file}`` (``train.json``, ``test.json``).
+
+    Raises:
+        TrainingDataError: the folder or file is missing (the message says how to make it), or
+            the file is not a JSON list of objects with a ``Uid``.
+    """
     path = folder / split_file
     if not folder.is_dir():
         raise TrainingDataError(f"processed dataset folder is missing. {_preprocess_hint(folder)}")
@@ -78,7 +80,7 @@ def _read_split(folder: Path, split_file: str) -> list[dict]:
         raise TrainingDataError(f"{path} is missing. {_preprocess_hint(folder)}")
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TrainingDataError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) and "Uid" in r
                                                 for r in records):
@@ -119,7 +121,7 @@ def list_items(
     items: list[Item] = []
     for dataset in data.datasets:
         folder = data.dataset_dir(dataset)
-        records = _read_split(folder, SPLIT_FILES[split])
+        records = read_split(folder, SPLIT_FILES[split])
         _check_features(folder, features, n_mels)
         found = [
             Item(dataset, str(r["Uid"]), folder / "mels" / f"{r['Uid']}.npy",

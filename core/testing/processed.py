@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vocfw.core.features import MelConfig, MelSpectrogram
+from vocfw.core.features import FEATURES_FILE, MelConfig, MelSpectrogram
 from vocfw.core.testing.fixture import tone
 
 
@@ -49,7 +49,7 @@ def write_processed_dataset(
                             "Path": f"{uid}.wav", "Duration": seconds, "index": index})
             index += 1
         (folder / f"{split}.json").write_text(json.dumps(records, indent=4), encoding="utf-8")
-    (folder / "features.json").write_text(json.dumps(features.to_dict()), encoding="utf-8")
+    (folder / FEATURES_FILE).write_text(json.dumps(features.to_dict()), encoding="utf-8")
     return folder
 
 
