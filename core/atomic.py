@@ -49,9 +49,14 @@ def write_text(target: Path | str, text: str) -> None:
     _write_with(target, "w", lambda f: f.write(text))
 
 
+def json_text(obj: Any) -> str:
+    """The JSON text vocfw writes: indent 4, UTF-8 kept as is, a final newline."""
+    return json.dumps(obj, indent=4, ensure_ascii=False) + "\n"
+
+
 def write_json(target: Path | str, obj: Any) -> None:
-    """Write JSON (indent 4, UTF-8 kept as is) atomically."""
-    write_text(target, json.dumps(obj, indent=4, ensure_ascii=False) + "\n")
+    """Write :func:`json_text` of ``obj`` atomically."""
+    write_text(target, json_text(obj))
 
 
 def save_npy(target: Path | str, array: np.ndarray) -> None:

@@ -7,20 +7,14 @@ identified across datasets as ``{Dataset}_{Singer}``.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from vocfw.core.atomic import write_text
+from vocfw.core.atomic import json_text, write_text
 from vocfw.core.corpus import SPLITS, Utterance
 
 AUGMENT_SUFFIXES = ("_equalizer", "_formant_shift", "_pitch_shift", "_time_stretch")
-
-
-def json_text(obj: Any) -> str:
-    """The text every processed-folder JSON file holds: indent 4, UTF-8 kept as is."""
-    return json.dumps(obj, indent=4, ensure_ascii=False) + "\n"
 
 
 def write_text_if_changed(path: Path, text: str) -> bool:

@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from vocfw.core.atomic import TMP_PREFIX
+from vocfw.core.atomic import TMP_PREFIX, json_text
 from vocfw.core.corpus import Utterance
 from vocfw.core.data_config import DataConfig
 from vocfw.core.extract import ExtractTask, extract, init_worker, measure_many
 from vocfw.core.features import FEATURES_FILE, MelConfig, feature_differences
-from vocfw.core.metadata import json_text, record, write_metadata, write_text_if_changed
+from vocfw.core.metadata import record, write_metadata, write_text_if_changed
 from vocfw.core.preprocess_report import DatasetSummary, PreprocessSummary, Skip, write_report
 from vocfw.core.registry import Registry
 
