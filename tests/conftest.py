@@ -1,4 +1,8 @@
-"""Shared fixtures: fake third-party distributions found through importlib.metadata."""
+"""Shared fixtures: fake third-party distributions found through importlib.metadata.
+
+Before anything is collected, torchaudio must load beside the installed torch: a mismatched
+binary pair would otherwise fail every test that imports vocfw, so the run stops with one line.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop at once, in one line, when torchaudio cannot load its extension."""
+    import torch
+
+    try:
+        import torchaudio  # noqa: F401
+    except (ImportError, OSError) as exc:
+        pytest.exit(
+            f"torchaudio cannot be imported beside torch {torch.__version__} ({exc}); "
+            "install the torch/torchaudio pair pinned in pyproject.toml",
+            returncode=3,
+        )
 
 
 @pytest.fixture

@@ -141,6 +141,7 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_a_tiny_diffwave_overfits_one_clip(one_thread: None) -> None:
     torch.manual_seed(0)
     model = DiffWave(residual_layers=2, residual_channels=8, dilation_cycle_length=2)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from vocfw.cli.main import main
+
+pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_every_stage(tmp_path: Path, capsys) -> None:

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 
 from vocfw.core.checkpoint import load_components, resolve_checkpoint
@@ -18,6 +19,8 @@ from vocfw.core.components import normalise_spec
 from vocfw.core.features import MelConfig
 from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
 from vocfw.core.train_state import STATE_FILE
+
+pytestmark = pytest.mark.slow
 
 FEATURES = MelConfig(n_mels=20)
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import yaml
 
@@ -16,6 +17,7 @@ from vocfw.core.testing.whole_file_trees import build_ljspeech, build_opencpop
 HOP = 256
 
 
+@pytest.mark.slow
 def test_preprocess_fit_predict_evaluate(tmp_path: Path) -> None:
     lj = build_ljspeech(tmp_path / "raw")
     cpop = build_opencpop(tmp_path / "raw")

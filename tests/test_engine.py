@@ -35,6 +35,7 @@ def data(tmp_path: Path) -> DataConfig:
                       processed_dir=str(tmp_path / "data"), features=FEATURES)
 
 
+@pytest.mark.slow
 def test_fit_writes_run_directory_logs_and_audio(
     data: DataConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,6 +101,7 @@ def test_pruning_keeps_newest_and_best(tmp_path: Path) -> None:
     assert prune_checkpoints(tmp_path, keep_last=None, protect=set()) == []
 
 
+@pytest.mark.slow
 def test_fit_prunes_to_keep_last(data: DataConfig, tmp_path: Path) -> None:
     trainer = Trainer(max_steps=6, save_every_steps=1, keep_last=2, eval_audio=False, **SMALL)
     last = trainer.fit(tmp_path / "run", data, SPEC, "", seed=1)
@@ -109,6 +111,7 @@ def test_fit_prunes_to_keep_last(data: DataConfig, tmp_path: Path) -> None:
     assert {p.name for p in left} >= expected and len(left) <= 3
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(
     data: DataConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,6 +132,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(
     assert resolve_checkpoint(run) == good
 
 
+@pytest.mark.slow
 def test_finetune_loads_weights_and_restarts_counters(data: DataConfig, tmp_path: Path) -> None:
     source = Trainer(max_steps=2, eval_audio=False, **SMALL).fit(
         tmp_path / "a", data, SPEC, "", seed=1)

@@ -51,6 +51,7 @@ def test_a_folder_against_itself_scores_ideally(reference: Path) -> None:
     assert stored["files"] == 2 and stored["means"]["stoi"] == pytest.approx(1.0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_scores_worsen_as_noise_grows(reference: Path, tmp_path: Path) -> None:
     results = [
         evaluate(reference, noisy_copy(reference, tmp_path / f"noise{i}", level),

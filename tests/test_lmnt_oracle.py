@@ -25,6 +25,8 @@ from diffwave.model import DiffWave as LmntDiffWave  # noqa: E402
 from diffwave.params import AttrDict  # noqa: E402
 from diffwave.params import params as lmnt_params  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 SMALL = {"residual_layers": 4, "residual_channels": 8, "dilation_cycle_length": 2}
 CPU = torch.device("cpu")
 

@@ -111,6 +111,7 @@ def test_audio_mode_resamples_and_writes_copy_synthesis_pairs(run: Path, tmp_pat
     assert json.loads((out / REPORT_FILE).read_text())["sampler_steps"] == 3
 
 
+@pytest.mark.slow
 def test_existing_outputs_are_kept_unless_overwrite(run: Path, tmp_path: Path) -> None:
     features = tmp_path / "features"
     count = write_features(features, "u", waveform(0.3))
@@ -183,6 +184,7 @@ def test_sampler_override_and_missing_inputs_are_checked(run: Path, tmp_path: Pa
         predict(run, "feature", feature_dir=tmp_path / "nowhere", progress=False)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_audio(run: Path, tmp_path: Path) -> None:
     features = tmp_path / "features"
     write_features(features, "u", waveform(0.3))
@@ -193,6 +195,7 @@ def test_same_seed_gives_the_same_audio(run: Path, tmp_path: Path) -> None:
     assert np.array_equal(first, second)
 
 
+@pytest.mark.slow
 def test_long_inputs_are_chunked_to_the_same_length(run: Path, tmp_path: Path) -> None:
     features = tmp_path / "features"
     count = write_features(features, "long", waveform(2.0))

@@ -195,6 +195,7 @@ def test_resume_redoes_only_missing_work(corpus: Path, tmp_path: Path) -> None:
     assert mel.shape == (100, np.load(out / "audios" / "a1.npy").size // 256)
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_same_output(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

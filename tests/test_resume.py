@@ -45,6 +45,7 @@ def _assert_same_weights(a: Path, b: Path) -> None:
             assert torch.equal(left[key], right[key]), f"{name}:{key} differs"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("half", [3, 5])  # mid-epoch, and exactly at the end of epoch 0
 def test_resume_is_bitwise_identical(data: DataConfig, tmp_path: Path, half: int) -> None:
     straight = Trainer(max_steps=7, **SETTINGS).fit(tmp_path / "straight", data, SPEC, "", seed=3)
@@ -78,6 +79,7 @@ print("STOPPED", trainer.stop_signal, last)
 """
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_that_resumes(data: DataConfig, tmp_path: Path) -> None:
     (tmp_path / "spec.json").write_text(json.dumps(SPEC))
     (tmp_path / "driver.py").write_text(textwrap.dedent(DRIVER))

@@ -46,6 +46,7 @@ class FrameValueSampler(Sampler):
         return torch.tanh(mel[:, 0, :]).repeat_interleave(model.hop_length, dim=1)  # (B, T*hop)
 
 
+@pytest.mark.slow
 def test_batched_outputs_have_frames_times_hop_samples_and_are_deterministic() -> None:
     components = tiny_components()
     mels = [random_mel(frames, seed) for seed, frames in enumerate((7, 19, 3, 12, 1))]
@@ -66,6 +67,7 @@ def test_chunked_equals_unchunked_when_the_input_fits_in_one_chunk() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(whole, chunked, strict=True))
 
 
+@pytest.mark.slow
 def test_longest_input_the_model_sees_does_not_grow_with_input_length() -> None:
     components = tiny_components()
     seen: list[int] = []
