@@ -178,7 +178,8 @@ def predict(
             comma-separated betas, or a registered sampler's class name.
         batch_size: utterances (or chunks) generated together.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ...
-        seed: seed of the sampling noise.
+        seed: seed of the sampling noise; each input's noise is drawn from (seed, uid), so its
+            output does not depend on the other inputs, the batch size or an interruption.
         overwrite: replace existing output files instead of skipping them.
         chunk_seconds: generate long inputs in overlapping chunks of this many seconds, so
             memory does not grow with length (``None``: whole utterances).
@@ -207,7 +208,6 @@ def predict(
                       summary.failed)
     extractor = MelSpectrogram(features)
     torch_device = resolve_device(device)
-    generator = torch.Generator(device=torch_device).manual_seed(seed)
     chunk_frames = None
     if chunk_seconds is not None and chunk_seconds > 0:
         chunk_frames = max(1, round(chunk_seconds * features.sample_rate / features.hop_length))
@@ -218,7 +218,8 @@ def predict(
             return
         begin = time.perf_counter()
         audio = vocode(components, [mel for _, mel in pending], batch_size, torch_device,
-                       generator=generator, chunk_frames=chunk_frames,
+                       seed=seed, keys=[item.uid for item, _ in pending],
+                       chunk_frames=chunk_frames,
                        names=[str(item.source) for item, _ in pending], precision=precision)
         summary.synthesis_seconds += time.perf_counter() - begin
         for (item, _), wave in zip(pending, audio, strict=True):
