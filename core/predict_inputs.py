@@ -147,8 +147,11 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _load_waveform(path: Path) -> np.ndarray:
-    """A ground-truth waveform ``.npy``: 1-D, non-empty, finite."""
-    audio = np.squeeze(_load_npy(path)).astype(np.float32)
+    """A ground-truth waveform ``.npy``: real numbers, 1-D, non-empty, finite."""
+    audio = np.squeeze(_load_npy(path))
+    if audio.dtype.kind not in "fiu":
+        raise ValueError(f"ground truth {path}: has dtype {audio.dtype}; expected real numbers")
+    audio = audio.astype(np.float32)
     if audio.ndim != 1 or audio.size == 0:
         raise ValueError(f"ground truth {path}: expected a non-empty 1-D waveform, got shape "
                          f"{audio.shape}")

@@ -53,9 +53,14 @@ def check_mel(mel: np.ndarray | torch.Tensor, n_mels: int, name: str) -> torch.T
         (M, T) float32 tensor.
 
     Raises:
-        MelError: not 2-D, no frames, ``M != n_mels``, or NaN / infinite values.
+        MelError: not real numbers (string, object, bool, complex or record dtype), not 2-D,
+            no frames, ``M != n_mels``, or NaN / infinite values.
     """
+    if isinstance(mel, np.ndarray) and mel.dtype.kind not in "fiu":
+        raise MelError(name, f"has dtype {mel.dtype}; expected real numbers (float or int)")
     tensor = torch.as_tensor(mel).detach().cpu()
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise MelError(name, f"has dtype {tensor.dtype}; expected real numbers (float or int)")
     if tensor.dim() != 2:
         raise MelError(name, f"expected a 2-D (bands, frames) mel, got shape {tuple(tensor.shape)}")
     if tensor.shape[0] != n_mels:

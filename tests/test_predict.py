@@ -252,3 +252,18 @@ def test_an_interrupted_predict_resumes_to_the_same_audio(run: Path, tmp_path: P
     predict(run, "feature", output=out, feature_dir=tmp_path / "feats", progress=False)
     for uid in "abc":
         assert same_audio(whole[uid], read(out / "pred" / f"{uid}.wav"))
+
+
+def test_string_and_complex_mels_are_reported_and_the_rest_written(
+    run: Path, tmp_path: Path
+) -> None:
+    features = tmp_path / "features"
+    write_features(features, "good", waveform(0.3))
+    np.save(features / "mels" / "text.npy", np.full((N_MELS, 5), "1.5"))
+    np.save(features / "mels" / "complex.npy", np.ones((N_MELS, 5), np.complex64))
+    out = tmp_path / "out"
+    summary = predict(run, "feature", output=out, feature_dir=features, progress=False)
+    assert sorted(item.uid for item in summary.failed) == ["complex", "text"]
+    assert all("dtype" in item.reason for item in summary.failed)
+    assert (out / "pred" / "good.wav").is_file() and not (out / "pred" / "complex.wav").exists()
+    assert len(json.loads((out / REPORT_FILE).read_text())["failed"]) == 2

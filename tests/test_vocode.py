@@ -13,6 +13,7 @@ from vocfw.core.sampler import Sampler
 from vocfw.core.vocode import (
     PAD_FRAMES,
     MelError,
+    check_mel,
     fade_curves,
     padded_frames,
     plan_chunks,
@@ -194,3 +195,13 @@ def test_a_chunked_long_input_does_not_depend_on_its_batch() -> None:
     (alone,) = vocode(components, [long], batch_size=1, keys=["x"], **settings)
     mixed = vocode(components, [other, long], batch_size=3, keys=["y", "x"], **settings)
     np.testing.assert_allclose(alone, mixed[1], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("mel", [
+    np.full((N_MELS, 5), "-4.0"), np.zeros((N_MELS, 5), bool),
+    np.zeros((N_MELS, 5), np.complex64), torch.zeros((N_MELS, 5), dtype=torch.complex64),
+    np.zeros((N_MELS, 5), [("re", "f4"), ("im", "f4")]),
+])
+def test_mels_that_are_not_real_numbers_are_refused_by_name(mel: np.ndarray) -> None:
+    with pytest.raises(MelError, match=r"odd\.npy: .*(dtype|real numbers)"):
+        check_mel(mel, N_MELS, "odd.npy")
