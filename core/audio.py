@@ -3,6 +3,7 @@ resampled, with the recipe's rescaling of integer-range data."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,15 @@ def resample(audio: np.ndarray, source_rate: int, sample_rate: int) -> np.ndarra
     return out[:length] if out.size >= length else np.pad(out, (0, length - out.size))
 
 
-def list_audio_files(folder: Path) -> list[Path]:
-    """Every audio file directly in ``folder``, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+def list_audio_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """Every audio file in ``folder`` (and, if ``recursive``, in its sub-folders, not following
+    symbolic links to folders), sorted by path."""
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+    found = [
+        Path(parent) / name
+        for parent, _, names in os.walk(folder)
+        for name in names
+        if Path(name).suffix.lower() in AUDIO_EXTENSIONS
+    ]
+    return sorted(found)

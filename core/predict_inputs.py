@@ -9,8 +9,11 @@ Modes:
     every ``{feature_dir}/mels/*.npy``; the uid is the file name up to its first ``.``; ground
     truth from ``{feature_dir}/audios/{uid}.npy`` when that file exists.
 ``audio``
-    every wav/flac/mp3/ogg file in ``audio_dir``; the mel is computed with the run's own
-    features and the ground truth is the input resampled to the run's rate (copy synthesis).
+    every wav/flac/mp3/ogg file in ``audio_dir`` and its sub-folders (the output folder left
+    out); the uid is the path relative to ``audio_dir`` up to the file name's first ``.``
+    (``spk1/a.wav`` -> ``spk1/a``), so outputs keep the input layout. The mel is computed with
+    the run's own features and the ground truth is the input resampled to the run's rate (copy
+    synthesis).
 """
 
 from __future__ import annotations
@@ -61,6 +64,26 @@ def uid_of(path: Path) -> str:
     return path.name.split(".", 1)[0]
 
 
+def audio_uid(audio_dir: Path, path: Path) -> str:
+    """The uid of an audio input: its folder relative to ``audio_dir`` joined to its uid."""
+    return (path.parent.relative_to(audio_dir) / uid_of(path)).as_posix()
+
+
+def is_safe_uid(uid: str) -> bool:
+    """A uid is a relative ``/``-separated path without empty, ``.`` or ``..`` parts."""
+    return "\\" not in uid and all(part not in ("", ".", "..") for part in uid.split("/"))
+
+
+def _audio_inputs(audio_dir: Path, exclude: Path | None) -> list[Input]:
+    """Every audio file under ``audio_dir``, except those under ``exclude``."""
+    skip = exclude.resolve() if exclude is not None else None
+    return [
+        Input(audio_uid(audio_dir, path), path)
+        for path in list_audio_files(audio_dir, recursive=True)
+        if skip is None or not path.resolve().is_relative_to(skip)
+    ]
+
+
 def _mel_input(folder: Path, uid: str, source: Path) -> Input:
     """The mel input ``source`` with ``{folder}/audios/{uid}.npy`` if that file exists."""
     audio = folder / "audios" / f"{uid}.npy"
@@ -91,6 +114,7 @@ def discover(
     feature_dir: Path | None,
     audio_dir: Path | None,
     failed: list[SkippedItem],
+    exclude: Path | None = None,
 ) -> list[Input]:
     """List the inputs of a mode; duplicate or unsafe uids are reported in ``failed``.
 
@@ -101,12 +125,14 @@ def discover(
         feature_dir: folder holding ``mels/`` (``feature`` mode).
         audio_dir: folder of audio files (``audio`` mode).
         failed: receives the inputs left out.
+        exclude: a folder whose files are never inputs (the output folder).
 
     Returns:
         The inputs, uids unique.
 
     Raises:
-        ValueError: the folder or dataset names the mode needs are missing.
+        ValueError: the folder or dataset names the mode needs are missing, or the mode found
+            no inputs at all.
     """
     if mode == "dataset":
         if not datasets:
@@ -121,13 +147,18 @@ def discover(
     elif mode == "audio":
         if audio_dir is None or not audio_dir.is_dir():
             raise ValueError(f"predict --mode audio needs --audio_dir (a folder), got {audio_dir}")
-        found = [Input(uid_of(path), path) for path in list_audio_files(audio_dir)]
+        found = _audio_inputs(audio_dir, exclude)
     else:
         raise ValueError(f"predict: mode must be dataset, feature or audio, got {mode!r}")
+    if not found and not failed:
+        where = {"dataset": f"the test splits of {datasets} in {processed_dir}",
+                 "feature": f"{feature_dir}/mels/*.npy",
+                 "audio": f"{audio_dir} and its sub-folders (wav/flac/mp3/ogg files)"}[mode]
+        raise ValueError(f"predict --mode {mode} found no inputs in {where}")
     seen: dict[str, Path] = {}
     inputs = []
     for item in found:
-        if item.uid in ("", ".", "..") or "/" in item.uid or "\\" in item.uid:
+        if not is_safe_uid(item.uid):
             failed.append(SkippedItem(item.source, "uid is not a safe file name", item.uid))
         elif item.uid in seen:
             reason = f"uid {item.uid!r} already taken by {seen[item.uid]}"
