@@ -10,10 +10,12 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from vocfw.core.errors import VocfwError
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
 
 
-class AudioError(ValueError):
+class AudioError(VocfwError, ValueError):
     """An audio file is unreadable, empty or corrupt."""
 
     def __init__(self, path: Path | str, reason: str) -> None:

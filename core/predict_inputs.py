@@ -25,9 +25,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from vocfw.core.audio import list_audio_files, load_audio
+from vocfw.core.audio import AudioError, list_audio_files, load_audio
 from vocfw.core.corpus import SkippedItem
 from vocfw.core.features import MelSpectrogram
+from vocfw.core.npy import read_npy
 from vocfw.core.training_data import TrainingDataError, read_split
 from vocfw.core.vocode import check_mel
 
@@ -169,25 +170,20 @@ def discover(
     return inputs
 
 
-def _load_npy(path: Path) -> np.ndarray:
-    """Load an array without pickles; a corrupt file raises ValueError naming it."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"{path.name} is not a readable .npy array ({exc})") from None
-
-
 def _load_waveform(path: Path) -> np.ndarray:
-    """A ground-truth waveform ``.npy``: real numbers, 1-D, non-empty, finite."""
-    audio = np.squeeze(_load_npy(path))
-    if audio.dtype.kind not in "fiu":
-        raise ValueError(f"ground truth {path}: has dtype {audio.dtype}; expected real numbers")
-    audio = audio.astype(np.float32)
+    """A ground-truth waveform ``.npy``: real numbers, 1-D, non-empty, finite.
+
+    Raises:
+        NpyError: not a readable ``.npy`` array of real numbers.
+        AudioError: not such a waveform; names the file.
+    """
+    audio = np.squeeze(read_npy(path))
     if audio.ndim != 1 or audio.size == 0:
-        raise ValueError(f"ground truth {path}: expected a non-empty 1-D waveform, got shape "
-                         f"{audio.shape}")
+        raise AudioError(path, f"ground truth: expected a non-empty 1-D waveform, got shape "
+                               f"{audio.shape}")
+    audio = audio.astype(np.float32)
     if not np.all(np.isfinite(audio)):
-        raise ValueError(f"ground truth {path}: contains NaN or infinite samples")
+        raise AudioError(path, "ground truth contains NaN or infinite samples")
     return audio
 
 
@@ -205,20 +201,19 @@ def load_input(
         (M, T) float32 mel and the (L,) ground truth or ``None``.
 
     Raises:
+        NpyError: an ``.npy`` file is corrupt or not an array of real numbers.
         MelError: the mel is unusable.
-        AudioError: the audio file is unreadable or empty.
-        ValueError: an ``.npy`` file is corrupt or not a valid array.
+        AudioError: the audio file or ground-truth ``.npy`` is unreadable, empty or invalid,
+            or too short for the analysis window.
     """
     if item.is_audio:
         audio = load_audio(item.source, extractor.config.sample_rate)
         if audio.size <= extractor.config.n_fft:
-            raise ValueError(
-                f"{audio.size} samples is too short for the "
-                f"{extractor.config.n_fft}-point analysis window"
-            )
+            raise AudioError(item.source, f"{audio.size} samples is too short for the "
+                                          f"{extractor.config.n_fft}-point analysis window")
         with torch.inference_mode():
             mel = extractor(torch.from_numpy(audio))  # (M, T)
         return check_mel(mel, n_mels, str(item.source)), audio
-    mel = check_mel(_load_npy(item.source), n_mels, str(item.source))
+    mel = check_mel(read_npy(item.source), n_mels, str(item.source))
     reference = _load_waveform(item.reference) if item.reference is not None else None
     return mel, reference

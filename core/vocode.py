@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 from vocfw.core.components import Components
+from vocfw.core.errors import VocfwError
 from vocfw.core.model import Vocoder
+from vocfw.core.npy import REAL_KINDS
 
 MIN_OVERLAP_FRAMES = 4
 PAD_FRAMES = 32  # pieces are padded to a multiple of this many frames
@@ -33,7 +35,7 @@ Precision = Literal["fp32", "bf16", "fp16"]
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class MelError(ValueError):
+class MelError(VocfwError, ValueError):
     """A mel spectrogram cannot be vocoded (wrong shape, band count or values)."""
 
     def __init__(self, name: str, reason: str) -> None:
@@ -56,8 +58,10 @@ def check_mel(mel: np.ndarray | torch.Tensor, n_mels: int, name: str) -> torch.T
         MelError: not real numbers (string, object, bool, complex or record dtype), not 2-D,
             no frames, ``M != n_mels``, or NaN / infinite values.
     """
-    if isinstance(mel, np.ndarray) and mel.dtype.kind not in "fiu":
-        raise MelError(name, f"has dtype {mel.dtype}; expected real numbers (float or int)")
+    if isinstance(mel, np.ndarray):
+        if mel.dtype.kind not in REAL_KINDS:
+            raise MelError(name, f"has dtype {mel.dtype}; expected real numbers (float or int)")
+        mel = mel.astype(mel.dtype.newbyteorder("="), copy=False)
     tensor = torch.as_tensor(mel).detach().cpu()
     if tensor.is_complex() or tensor.dtype == torch.bool:
         raise MelError(name, f"has dtype {tensor.dtype}; expected real numbers (float or int)")
