@@ -66,9 +66,8 @@ def run_predict(cfg: Namespace) -> int:
 
 
 def run_evaluate(cfg: Namespace) -> int:
-    """``vocfw evaluate``."""
-    evaluate(**_options(cfg))
-    return 0
+    """``vocfw evaluate``: exit status 1 when some pairs could not be read."""
+    return 1 if evaluate(**_options(cfg)).failed else 0
 
 
 def run_convert(cfg: Namespace) -> int:

@@ -3,16 +3,19 @@ resampled, with the recipe's rescaling of integer-range data."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from vocfw.core.errors import VocfwError
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
 
 
-class AudioError(ValueError):
+class AudioError(VocfwError, ValueError):
     """An audio file is unreadable, empty or corrupt."""
 
     def __init__(self, path: Path | str, reason: str) -> None:
@@ -93,6 +96,15 @@ def resample(audio: np.ndarray, source_rate: int, sample_rate: int) -> np.ndarra
     return out[:length] if out.size >= length else np.pad(out, (0, length - out.size))
 
 
-def list_audio_files(folder: Path) -> list[Path]:
-    """Every audio file directly in ``folder``, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+def list_audio_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """Every audio file in ``folder`` (and, if ``recursive``, in its sub-folders, not following
+    symbolic links to folders), sorted by path."""
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+    found = [
+        Path(parent) / name
+        for parent, _, names in os.walk(folder)
+        for name in names
+        if Path(name).suffix.lower() in AUDIO_EXTENSIONS
+    ]
+    return sorted(found)

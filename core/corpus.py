@@ -12,10 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from vocfw.core.errors import VocfwError
+
 SPLITS = ("train", "test", "valid")
+MAX_UID_BYTES = 200  # uids become file names ({uid}.npy, {uid}.wav)
 
 
-class CorpusLayoutError(FileNotFoundError):
+def uid_problem(uid: str) -> str | None:
+    """Why ``uid`` cannot be an utterance id (a file name), or ``None`` if it can."""
+    if "/" in uid or "\\" in uid or "\0" in uid or uid in ("", ".", ".."):
+        return f"uid {uid!r} is not a safe file name"
+    if len(uid.encode("utf-8", errors="surrogatepass")) > MAX_UID_BYTES:
+        return f"uid {uid[:40]!r}... is longer than {MAX_UID_BYTES} bytes"
+    return None
+
+
+class CorpusLayoutError(VocfwError, FileNotFoundError):
     """A corpus root or a required metadata file is missing, or the tree holds no utterances."""
 
     def __init__(self, corpus: str, path: Path | str, expected: str) -> None:
@@ -52,8 +64,9 @@ class Utterance:
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise ValueError(f"utterance {self.uid!r}: split must be one of {SPLITS}")
-        if "/" in self.uid or "\\" in self.uid or self.uid in ("", ".", ".."):
-            raise ValueError(f"utterance uid {self.uid!r} is not a safe file name")
+        problem = uid_problem(self.uid)
+        if problem is not None:
+            raise ValueError(f"utterance: {problem}")
 
 
 @dataclass(frozen=True)

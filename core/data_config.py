@@ -20,6 +20,9 @@ class DataConfig:
         features: mel-spectrogram settings, shared by preprocessing, the model and inference.
         min_duration: drop utterances shorter than this many seconds (``None``: keep all).
         max_duration: drop utterances longer than this many seconds (``None``: keep all).
+
+    Raises:
+        ValueError: ``min_duration`` is greater than ``max_duration``.
     """
 
     datasets: dict[str, str] = field(default_factory=dict)
@@ -27,6 +30,14 @@ class DataConfig:
     features: MelConfig = field(default_factory=MelConfig)
     min_duration: float | None = None
     max_duration: float | None = None
+
+    def __post_init__(self) -> None:
+        low, high = self.min_duration, self.max_duration
+        if low is not None and high is not None and low > high:
+            raise ValueError(
+                f"data.min_duration ({low}) is greater than data.max_duration ({high}): every "
+                f"utterance would be dropped"
+            )
 
     def dataset_dir(self, dataset: str) -> Path:
         """``{processed_dir}/{dataset}``."""

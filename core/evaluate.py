@@ -1,6 +1,7 @@
 """``vocfw evaluate``: score generated audio against references, file by file.
 
-Files are paired by name (``generated/x.wav`` with ``reference/x.wav``), both loaded at one
+Files are paired by path relative to their folder, sub-folders included (``generated/x.wav``
+with ``reference/x.wav``, ``generated/spk/y.wav`` with ``reference/spk/y.wav``), both loaded at one
 rate (the reference's own, or ``sample_rate``) and cut to the shorter length. Per file the
 metrics of :mod:`vocfw.core.metrics` are computed; a metric that fails is NaN with a note.
 Writes ``metrics.csv`` (one row per file) and ``summary.json`` (means with NaNs dropped,
@@ -130,6 +131,11 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def _relative_names(folder: Path) -> set[str]:
+    """The audio files under ``folder``, as POSIX paths relative to it."""
+    return {path.relative_to(folder).as_posix() for path in list_audio_files(folder, True)}
+
+
 def evaluate(
     reference: Path,
     generated: Path,
@@ -149,19 +155,25 @@ def evaluate(
         The summary (also printed as a table).
 
     Raises:
-        ValueError: a folder does not exist.
+        ValueError: a folder does not exist, no file pairs up, or no pair could be read (then
+            nothing is written).
     """
     reference, generated = Path(reference), Path(generated)
     for folder in (reference, generated):
         if not folder.is_dir():
             raise ValueError(f"evaluate: {folder} is not a folder")
     output = Path(output) if output is not None else generated.parent / "eval"
-    ref_names = {path.name for path in list_audio_files(reference)}
-    gen_names = {path.name for path in list_audio_files(generated)}
+    ref_names, gen_names = _relative_names(reference), _relative_names(generated)
+    pairs = sorted(ref_names & gen_names)
+    if not pairs:
+        raise ValueError(
+            f"evaluate: no file of {generated} ({len(gen_names)} audio files) has a reference of "
+            f"the same name in {reference} ({len(ref_names)} audio files)"
+        )
     summary = EvaluateSummary(output, unpaired_reference=sorted(ref_names - gen_names),
                               unpaired_generated=sorted(gen_names - ref_names))
     rows = []
-    for name in sorted(ref_names & gen_names):
+    for name in pairs:
         try:
             rate = sample_rate or audio_info(reference / name)[0]
             ref = load_audio(reference / name, rate)
@@ -173,6 +185,10 @@ def evaluate(
         scores, notes = score_pair(ref[:length], gen[:length], rate)
         rows.append({"file": name, "sample_rate": rate, "seconds": round(length / rate, 4),
                      **scores, "notes": "; ".join(notes)})
+    if not rows:
+        first = summary.failed[0]
+        raise ValueError(f"evaluate: none of the {len(pairs)} pairs could be read (first: "
+                         f"{first.path}: {first.reason})")
     summary.files = len(rows)
     for metric in METRICS:
         values = [row[metric] for row in rows if not math.isnan(row[metric])]

@@ -26,6 +26,8 @@ import torch
 import torchaudio
 from torch import nn
 
+from vocfw.core.errors import MetadataError
+
 LOG_FLOOR = 1e-5
 FEATURES_FILE = "features.json"  # the MelConfig a processed dataset folder was made with
 
@@ -99,15 +101,17 @@ def feature_differences(folder: Path, config: MelConfig) -> dict[str, tuple[Any,
         setting that differs (a setting missing from the file differs too).
 
     Raises:
-        ValueError: the file is not valid JSON; the message names it.
+        MetadataError: the file is not a JSON object; the message names it.
     """
     path = folder / FEATURES_FILE
     if not path.is_file():
         return None
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MetadataError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(stored, dict):
+        raise MetadataError(f"{path}: expected a JSON object of feature settings")
     return {
         key: (stored.get(key), wanted)
         for key, wanted in config.to_dict().items()

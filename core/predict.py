@@ -28,6 +28,8 @@ from vocfw.core.registry import build_registry
 from vocfw.core.vocode import MelError, Precision, resolve_device, vocode
 
 REPORT_FILE = "predict_report.json"
+NON_FINITE = ("the model produced NaN or infinite samples (are the checkpoint's weights "
+              "finite?); nothing written")
 LOAD_ERRORS = (AudioError, MelError, OSError, ValueError, EOFError, RuntimeError)
 
 
@@ -128,6 +130,21 @@ def override_sampler(components: Components, checkpoint: Path, choice: str) -> N
     components.sampler = build_components(spec).sampler
 
 
+def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """(L,) audio cut or zero-padded at the end to (length,)."""
+    return np.pad(audio[:length], (0, max(0, length - audio.size)))
+
+
+def report_path(output: Path, overwrite: bool) -> Path:
+    """``predict_report.json``, or when it exists and ``overwrite`` is off the first free
+    ``predict_report.{n}.json``."""
+    path, number = output / REPORT_FILE, 0
+    while not overwrite and path.exists():
+        number += 1
+        path = output / f"{Path(REPORT_FILE).stem}.{number}.json"
+    return path
+
+
 def _path(value: Path | str | None) -> Path | None:
     return None if value is None else Path(value)
 
@@ -167,7 +184,7 @@ def predict(
         mode: ``dataset`` (the test split of processed datasets), ``feature`` (a folder with
             ``mels/*.npy``) or ``audio`` (a folder of wav/flac/mp3/ogg files: copy synthesis).
         output: output folder (default ``{run}/result``); predictions go to ``pred/``, ground
-            truth to ``gt/``.
+            truth, cut or zero-padded to frames x hop samples, to ``gt/``.
         datasets: processed dataset names (``dataset`` mode).
         processed_dir: where the processed datasets are (default: the run config's
             ``data.processed_dir``, else ``data``).
@@ -178,8 +195,10 @@ def predict(
             comma-separated betas, or a registered sampler's class name.
         batch_size: utterances (or chunks) generated together.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ...
-        seed: seed of the sampling noise.
-        overwrite: replace existing output files instead of skipping them.
+        seed: seed of the sampling noise; each input's noise is drawn from (seed, uid), so its
+            output does not depend on the other inputs, the batch size or an interruption.
+        overwrite: replace existing output files (and ``predict_report.json``) instead of
+            skipping them (and writing ``predict_report.{n}.json``).
         chunk_seconds: generate long inputs in overlapping chunks of this many seconds, so
             memory does not grow with length (``None``: whole utterances).
         use_ema: use the moving-average weights when the checkpoint has them.
@@ -204,10 +223,9 @@ def predict(
     processed = Path(processed_dir) if processed_dir is not None else run_processed_dir(run)
     summary = PredictSummary(output)
     inputs = discover(mode, datasets, processed, _path(feature_dir), _path(audio_dir),
-                      summary.failed)
+                      summary.failed, exclude=output)
     extractor = MelSpectrogram(features)
     torch_device = resolve_device(device)
-    generator = torch.Generator(device=torch_device).manual_seed(seed)
     chunk_frames = None
     if chunk_seconds is not None and chunk_seconds > 0:
         chunk_frames = max(1, round(chunk_seconds * features.sample_rate / features.hop_length))
@@ -218,10 +236,14 @@ def predict(
             return
         begin = time.perf_counter()
         audio = vocode(components, [mel for _, mel in pending], batch_size, torch_device,
-                       generator=generator, chunk_frames=chunk_frames,
+                       seed=seed, keys=[item.uid for item, _ in pending],
+                       chunk_frames=chunk_frames,
                        names=[str(item.source) for item, _ in pending], precision=precision)
         summary.synthesis_seconds += time.perf_counter() - begin
         for (item, _), wave in zip(pending, audio, strict=True):
+            if not np.all(np.isfinite(wave)):
+                summary.failed.append(SkippedItem(item.source, NON_FINITE, item.uid))
+                continue
             write_wav(output / "pred" / f"{item.uid}.wav", wave, features.sample_rate)
             summary.written += 1
             summary.audio_seconds += wave.size / features.sample_rate
@@ -246,8 +268,8 @@ def predict(
                 bar.update()
                 continue
             if need_gt and reference is not None:
-                length = mel.shape[1] * features.hop_length
-                write_wav(gt, np.asarray(reference[:length]), features.sample_rate)
+                reference = fit_length(reference, mel.shape[1] * features.hop_length)
+                write_wav(gt, reference, features.sample_rate)
                 summary.written += 1
             if need_pred:
                 pending.append((item, mel))
@@ -260,6 +282,6 @@ def predict(
     report = {"run": str(run), "checkpoint": str(folder), "mode": mode, "device": str(torch_device),
               "seed": seed, "sampler_steps": components.sampler.num_inference_steps,
               **summary.to_dict()}
-    write_json(output / REPORT_FILE, report)
+    write_json(report_path(output, overwrite), report)
     print(summary)
     return summary

@@ -9,8 +9,11 @@ Modes:
     every ``{feature_dir}/mels/*.npy``; the uid is the file name up to its first ``.``; ground
     truth from ``{feature_dir}/audios/{uid}.npy`` when that file exists.
 ``audio``
-    every wav/flac/mp3/ogg file in ``audio_dir``; the mel is computed with the run's own
-    features and the ground truth is the input resampled to the run's rate (copy synthesis).
+    every wav/flac/mp3/ogg file in ``audio_dir`` and its sub-folders (the output folder left
+    out); the uid is the path relative to ``audio_dir`` up to the file name's first ``.``
+    (``spk1/a.wav`` -> ``spk1/a``), so outputs keep the input layout. The mel is computed with
+    the run's own features and the ground truth is the input resampled to the run's rate (copy
+    synthesis).
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from vocfw.core.audio import list_audio_files, load_audio
+from vocfw.core.audio import AudioError, list_audio_files, load_audio
 from vocfw.core.corpus import SkippedItem
 from vocfw.core.features import MelSpectrogram
+from vocfw.core.npy import read_npy
 from vocfw.core.training_data import TrainingDataError, read_split
 from vocfw.core.vocode import check_mel
 
@@ -61,6 +65,26 @@ def uid_of(path: Path) -> str:
     return path.name.split(".", 1)[0]
 
 
+def audio_uid(audio_dir: Path, path: Path) -> str:
+    """The uid of an audio input: its folder relative to ``audio_dir`` joined to its uid."""
+    return (path.parent.relative_to(audio_dir) / uid_of(path)).as_posix()
+
+
+def is_safe_uid(uid: str) -> bool:
+    """A uid is a relative ``/``-separated path without empty, ``.`` or ``..`` parts."""
+    return "\\" not in uid and all(part not in ("", ".", "..") for part in uid.split("/"))
+
+
+def _audio_inputs(audio_dir: Path, exclude: Path | None) -> list[Input]:
+    """Every audio file under ``audio_dir``, except those under ``exclude``."""
+    skip = exclude.resolve() if exclude is not None else None
+    return [
+        Input(audio_uid(audio_dir, path), path)
+        for path in list_audio_files(audio_dir, recursive=True)
+        if skip is None or not path.resolve().is_relative_to(skip)
+    ]
+
+
 def _mel_input(folder: Path, uid: str, source: Path) -> Input:
     """The mel input ``source`` with ``{folder}/audios/{uid}.npy`` if that file exists."""
     audio = folder / "audios" / f"{uid}.npy"
@@ -91,6 +115,7 @@ def discover(
     feature_dir: Path | None,
     audio_dir: Path | None,
     failed: list[SkippedItem],
+    exclude: Path | None = None,
 ) -> list[Input]:
     """List the inputs of a mode; duplicate or unsafe uids are reported in ``failed``.
 
@@ -101,12 +126,14 @@ def discover(
         feature_dir: folder holding ``mels/`` (``feature`` mode).
         audio_dir: folder of audio files (``audio`` mode).
         failed: receives the inputs left out.
+        exclude: a folder whose files are never inputs (the output folder).
 
     Returns:
         The inputs, uids unique.
 
     Raises:
-        ValueError: the folder or dataset names the mode needs are missing.
+        ValueError: the folder or dataset names the mode needs are missing, or the mode found
+            no inputs at all.
     """
     if mode == "dataset":
         if not datasets:
@@ -121,13 +148,18 @@ def discover(
     elif mode == "audio":
         if audio_dir is None or not audio_dir.is_dir():
             raise ValueError(f"predict --mode audio needs --audio_dir (a folder), got {audio_dir}")
-        found = [Input(uid_of(path), path) for path in list_audio_files(audio_dir)]
+        found = _audio_inputs(audio_dir, exclude)
     else:
         raise ValueError(f"predict: mode must be dataset, feature or audio, got {mode!r}")
+    if not found and not failed:
+        where = {"dataset": f"the test splits of {datasets} in {processed_dir}",
+                 "feature": f"{feature_dir}/mels/*.npy",
+                 "audio": f"{audio_dir} and its sub-folders (wav/flac/mp3/ogg files)"}[mode]
+        raise ValueError(f"predict --mode {mode} found no inputs in {where}")
     seen: dict[str, Path] = {}
     inputs = []
     for item in found:
-        if item.uid in ("", ".", "..") or "/" in item.uid or "\\" in item.uid:
+        if not is_safe_uid(item.uid):
             failed.append(SkippedItem(item.source, "uid is not a safe file name", item.uid))
         elif item.uid in seen:
             reason = f"uid {item.uid!r} already taken by {seen[item.uid]}"
@@ -138,22 +170,20 @@ def discover(
     return inputs
 
 
-def _load_npy(path: Path) -> np.ndarray:
-    """Load an array without pickles; a corrupt file raises ValueError naming it."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"{path.name} is not a readable .npy array ({exc})") from None
-
-
 def _load_waveform(path: Path) -> np.ndarray:
-    """A ground-truth waveform ``.npy``: 1-D, non-empty, finite."""
-    audio = np.squeeze(_load_npy(path)).astype(np.float32)
+    """A ground-truth waveform ``.npy``: real numbers, 1-D, non-empty, finite.
+
+    Raises:
+        NpyError: not a readable ``.npy`` array of real numbers.
+        AudioError: not such a waveform; names the file.
+    """
+    audio = np.squeeze(read_npy(path))
     if audio.ndim != 1 or audio.size == 0:
-        raise ValueError(f"ground truth {path}: expected a non-empty 1-D waveform, got shape "
-                         f"{audio.shape}")
+        raise AudioError(path, f"ground truth: expected a non-empty 1-D waveform, got shape "
+                               f"{audio.shape}")
+    audio = audio.astype(np.float32)
     if not np.all(np.isfinite(audio)):
-        raise ValueError(f"ground truth {path}: contains NaN or infinite samples")
+        raise AudioError(path, "ground truth contains NaN or infinite samples")
     return audio
 
 
@@ -171,20 +201,19 @@ def load_input(
         (M, T) float32 mel and the (L,) ground truth or ``None``.
 
     Raises:
+        NpyError: an ``.npy`` file is corrupt or not an array of real numbers.
         MelError: the mel is unusable.
-        AudioError: the audio file is unreadable or empty.
-        ValueError: an ``.npy`` file is corrupt or not a valid array.
+        AudioError: the audio file or ground-truth ``.npy`` is unreadable, empty or invalid,
+            or too short for the analysis window.
     """
     if item.is_audio:
         audio = load_audio(item.source, extractor.config.sample_rate)
         if audio.size <= extractor.config.n_fft:
-            raise ValueError(
-                f"{audio.size} samples is too short for the "
-                f"{extractor.config.n_fft}-point analysis window"
-            )
+            raise AudioError(item.source, f"{audio.size} samples is too short for the "
+                                          f"{extractor.config.n_fft}-point analysis window")
         with torch.inference_mode():
             mel = extractor(torch.from_numpy(audio))  # (M, T)
         return check_mel(mel, n_mels, str(item.source)), audio
-    mel = check_mel(_load_npy(item.source), n_mels, str(item.source))
+    mel = check_mel(read_npy(item.source), n_mels, str(item.source))
     reference = _load_waveform(item.reference) if item.reference is not None else None
     return mel, reference

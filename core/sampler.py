@@ -8,10 +8,40 @@ schedule can be checked against the one the model was trained with.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 
 import torch
 
 from vocfw.core.model import Vocoder
+
+Generators = torch.Generator | Sequence[torch.Generator] | None
+
+
+def randn_rows(
+    shape: tuple[int, ...], generator: Generators, device: torch.device | str
+) -> torch.Tensor:
+    """Standard normal noise of ``shape`` = (B, ...) for :meth:`Sampler.sample`.
+
+    Args:
+        shape: (B, ...) shape of the draw.
+        generator: one generator for the whole batch (``None``: torch's global RNG), or B
+            generators: row b is then drawn from ``generator[b]`` alone, so it does not depend
+            on the other rows or on the batch size.
+        device: where the noise is made (the generators must live there).
+
+    Returns:
+        (B, ...) float32 noise.
+
+    Raises:
+        ValueError: the number of generators is not B.
+    """
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.randn(shape, generator=generator, device=device)
+    if len(generator) != shape[0]:
+        raise ValueError(f"expected {shape[0]} generators (one per batch row), got "
+                         f"{len(generator)}")
+    rows = [torch.randn(shape[1:], generator=row, device=device) for row in generator]
+    return torch.stack(rows)  # (B, ...)
 
 
 class Sampler(abc.ABC):
@@ -46,14 +76,19 @@ class Sampler(abc.ABC):
         self,
         model: Vocoder,
         mel: torch.Tensor,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
     ) -> torch.Tensor:
         """Generate waveforms from mel spectrograms.
+
+        Every random draw (the initial noise and any per-step noise) goes through
+        :func:`randn_rows`, so that with one generator per row a row's waveform depends only
+        on its own mel and generator, whatever else shares the batch.
 
         Args:
             model: a trained network (in eval mode).
             mel: (B, M, T) log-mel spectrograms.
-            generator: source of the initial and per-step noise, on ``mel``'s device.
+            generator: source of all noise, on ``mel``'s device: one generator for the batch,
+                or a sequence of B generators, one per row.
 
         Returns:
             (B, T * model.hop_length) waveforms in [-1, 1].

@@ -24,13 +24,16 @@ import torch
 from torch.utils.data import Dataset
 from torch.utils.data import Sampler as IndexSampler
 
+from vocfw.core.corpus import uid_problem
 from vocfw.core.data_config import DataConfig
+from vocfw.core.errors import VocfwError
 from vocfw.core.features import FEATURES_FILE, MelConfig, feature_differences
+from vocfw.core.npy import read_npy
 
 SPLIT_FILES = {"train": "train.json", "validation": "test.json"}
 
 
-class TrainingDataError(FileNotFoundError):
+class TrainingDataError(VocfwError, FileNotFoundError):
     """Preprocessed data is missing, or does not match the model being trained."""
 
 
@@ -82,9 +85,12 @@ def read_split(folder: Path, split_file: str) -> list[dict]:
         records = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TrainingDataError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(records, list) or not all(isinstance(r, dict) and "Uid" in r
-                                                for r in records):
-        raise TrainingDataError(f"{path}: expected a JSON list of objects with a 'Uid' key")
+    if not isinstance(records, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("Uid"), str | int)
+        and uid_problem(str(r["Uid"])) is None for r in records
+    ):
+        raise TrainingDataError(f"{path}: expected a JSON list of objects whose 'Uid' is a "
+                                f"string that is a safe file name")
     return records
 
 
@@ -92,7 +98,7 @@ def _check_mel_file(path: Path, n_mels: int) -> None:
     """Header-only check of one mel file's band count."""
     if not path.is_file():
         raise TrainingDataError(f"{path} is missing. {_preprocess_hint(path.parent.parent)}")
-    shape = np.load(path, mmap_mode="r").shape
+    shape = read_npy(path, mmap_mode="r").shape
     if len(shape) != 2 or shape[0] != n_mels:
         raise TrainingDataError(
             f"{path}: mel has shape {tuple(shape)}, i.e. {shape[0] if shape else 0} bands, but "
@@ -139,14 +145,15 @@ def load_item(item: Item, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
 
     Raises:
         TrainingDataError: a file is missing or the mel has the wrong band count.
+        NpyError: a file is not a readable ``.npy`` array of real numbers.
     """
     _check_mel_file(item.mel_path, n_mels)
     if not item.audio_path.is_file():
         raise TrainingDataError(
             f"{item.audio_path} is missing. {_preprocess_hint(item.audio_path.parent.parent)}"
         )
-    mel = np.load(item.mel_path).astype(np.float32, copy=False)
-    audio = np.load(item.audio_path).astype(np.float32, copy=False).reshape(-1)
+    mel = read_npy(item.mel_path).astype(np.float32, copy=False)
+    audio = read_npy(item.audio_path).astype(np.float32, copy=False).reshape(-1)
     return mel, audio
 
 

@@ -1,15 +1,21 @@
 """Mel spectrograms to waveforms: batching, padding, chunking and cross-fading around a sampler.
 
-Utterances of different lengths share a batch: each is right-padded with the feature log floor
-(silence) to the longest in the batch and its output is trimmed back to ``frames * hop``
-samples. An utterance longer than ``chunk_frames`` is cut into chunks that overlap by
-``overlap_frames``; every chunk is sampled like a short utterance and neighbours are
-cross-faded over their overlap, so the network never sees more than ``chunk_frames`` frames at
-once and peak memory does not grow with the input length.
+An utterance longer than ``chunk_frames`` is cut into chunks that overlap by ``overlap_frames``;
+every chunk is sampled like a short utterance and neighbours are cross-faded over their
+overlap, so the network never sees more than ``chunk_frames`` frames (rounded up to a multiple
+of ``PAD_FRAMES``) at once and peak memory does not grow with the input length.
+
+Same input, same output: every utterance (or chunk) is right-padded with the feature log floor
+(silence) to its own length rounded up to a multiple of ``PAD_FRAMES``, only pieces of equal
+padded length share a batch, and each piece's noise comes from its own generator, seeded from
+(seed, key, chunk index). So a waveform depends only on its mel, its key, the seed and the
+model, never on what else is vocoded, the batch size or the order. The output is trimmed back
+to ``frames * hop`` samples.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -18,15 +24,18 @@ import numpy as np
 import torch
 
 from vocfw.core.components import Components
+from vocfw.core.errors import VocfwError
 from vocfw.core.model import Vocoder
+from vocfw.core.npy import REAL_KINDS
 
 MIN_OVERLAP_FRAMES = 4
+PAD_FRAMES = 32  # pieces are padded to a multiple of this many frames
 Crossfade = Literal["equal_power", "linear"]
 Precision = Literal["fp32", "bf16", "fp16"]
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class MelError(ValueError):
+class MelError(VocfwError, ValueError):
     """A mel spectrogram cannot be vocoded (wrong shape, band count or values)."""
 
     def __init__(self, name: str, reason: str) -> None:
@@ -46,9 +55,16 @@ def check_mel(mel: np.ndarray | torch.Tensor, n_mels: int, name: str) -> torch.T
         (M, T) float32 tensor.
 
     Raises:
-        MelError: not 2-D, no frames, ``M != n_mels``, or NaN / infinite values.
+        MelError: not real numbers (string, object, bool, complex or record dtype), not 2-D,
+            no frames, ``M != n_mels``, or NaN / infinite values.
     """
+    if isinstance(mel, np.ndarray):
+        if mel.dtype.kind not in REAL_KINDS:
+            raise MelError(name, f"has dtype {mel.dtype}; expected real numbers (float or int)")
+        mel = mel.astype(mel.dtype.newbyteorder("="), copy=False)
     tensor = torch.as_tensor(mel).detach().cpu()
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise MelError(name, f"has dtype {tensor.dtype}; expected real numbers (float or int)")
     if tensor.dim() != 2:
         raise MelError(name, f"expected a 2-D (bands, frames) mel, got shape {tuple(tensor.shape)}")
     if tensor.shape[0] != n_mels:
@@ -138,13 +154,49 @@ def _check_chunking(model: Vocoder, chunk_frames: int | None, overlap_frames: in
     return overlap
 
 
+def noise_generator(seed: int, key: str, chunk: int, device: torch.device) -> torch.Generator:
+    """The generator of one piece's noise, seeded from ``f"{seed}:{key}:{chunk}"`` by SHA-256
+    (the same in every process and Python version)."""
+    digest = hashlib.sha256(f"{seed}:{key}:{chunk}".encode()).digest()
+    return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def mel_key(mel: torch.Tensor) -> str:
+    """A key for a mel that has none: a digest of its shape and values."""
+    digest = hashlib.sha256(str(tuple(mel.shape)).encode())
+    digest.update(mel.numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def padded_frames(frames: int) -> int:
+    """``frames`` rounded up to a multiple of ``PAD_FRAMES``."""
+    return -(-frames // PAD_FRAMES) * PAD_FRAMES
+
+
+Piece = tuple[int, int, int, int]  # (mel index, chunk index, start frame, stop frame)
+
+
+def plan_batches(pieces: list[Piece], batch_size: int) -> list[list[Piece]]:
+    """Batches of at most ``batch_size`` pieces of equal padded length, in length order."""
+    ordered = sorted(pieces, key=lambda piece: padded_frames(piece[3] - piece[2]))
+    batches: list[list[Piece]] = []
+    for piece in ordered:
+        last = batches[-1] if batches else None
+        if (last is None or len(last) == batch_size
+                or padded_frames(last[0][3] - last[0][2]) != padded_frames(piece[3] - piece[2])):
+            batches.append([piece])
+        else:
+            last.append(piece)
+    return batches
+
+
 def vocode(
     components: Components,
     mels: Sequence[np.ndarray | torch.Tensor],
     batch_size: int = 4,
     device: str | torch.device = "cpu",
     seed: int = 114514,
-    generator: torch.Generator | None = None,
+    keys: Sequence[str] | None = None,
     chunk_frames: int | None = None,
     overlap_frames: int | None = None,
     crossfade: Crossfade = "equal_power",
@@ -158,9 +210,9 @@ def vocode(
         mels: (M, T) log-mel spectrograms, any lengths.
         batch_size: utterances or chunks sampled together.
         device: ``cpu``, ``cuda``, ``cuda:1``, ... or ``auto``.
-        seed: seeds a fresh generator when ``generator`` is not given.
-        generator: source of all sampling noise, on ``device`` (reuse one across calls to
-            continue its stream).
+        seed: with each mel's key, seeds that mel's noise.
+        keys: one identity per mel (predict uses uids); a waveform depends only on its mel,
+            key, seed and the model. Default: a digest of each mel's values.
         chunk_frames: longest stretch of frames sampled at once (``None``: whole utterances).
         overlap_frames: overlap of neighbouring chunks (``None``: the model's receptive
             field in frames, at least 4).
@@ -173,44 +225,77 @@ def vocode(
         (T * hop,) float32 waveforms, in the order of ``mels``.
 
     Raises:
-        MelError: a mel is not (n_mels, T) with finite values; the message names it.
-        ValueError: bad batch or chunk settings.
+        MelError: a mel is not (n_mels, T) with finite real values; the message names it.
+        ValueError: bad batch or chunk settings, or not one key per mel.
     """
-    model, sampler, features = components.model, components.sampler, components.features
+    model = components.model
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     overlap = _check_chunking(model, chunk_frames, overlap_frames)
     names = list(names) if names is not None else [f"mel #{i}" for i in range(len(mels))]
     checked = [check_mel(mel, model.n_mels, name) for mel, name in zip(mels, names, strict=True)]
+    keys = list(keys) if keys is not None else [mel_key(mel) for mel in checked]
+    if len(keys) != len(checked):
+        raise ValueError(f"vocode: got {len(keys)} keys for {len(checked)} mels")
     device = resolve_device(device)
-    if generator is None:
-        generator = torch.Generator(device=device).manual_seed(seed)
     model.to(device).eval()
-    hop = model.hop_length
-    fade_in, fade_out = fade_curves(overlap * hop, crossfade)
-    outputs = [np.zeros(mel.shape[1] * hop, dtype=np.float32) for mel in checked]
     pieces = [
-        (index, start, stop)
+        (index, chunk, start, stop)
         for index, mel in enumerate(checked)
-        for start, stop in plan_chunks(mel.shape[1], chunk_frames, overlap)
+        for chunk, (start, stop) in enumerate(plan_chunks(mel.shape[1], chunk_frames, overlap))
     ]
+    outputs = [np.zeros(mel.shape[1] * model.hop_length, dtype=np.float32) for mel in checked]
+    fades = fade_curves(overlap * model.hop_length, crossfade)
     autocast = torch.autocast(
         device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32"
     )
     with torch.inference_mode(), autocast:
-        for first in range(0, len(pieces), batch_size):
-            group = pieces[first:first + batch_size]
-            frames = max(stop - start for _, start, stop in group)
-            batch = torch.full((len(group), model.n_mels, frames), features.log_floor)  # (B, M, T)
-            for row, (index, start, stop) in enumerate(group):
-                batch[row, :, : stop - start] = checked[index][:, start:stop]
-            audio = sampler.sample(model, batch.to(device), generator=generator)  # (B, T*hop)
-            audio = audio.float().cpu().numpy()
-            for row, (index, start, stop) in enumerate(group):
-                piece = audio[row, : (stop - start) * hop].copy()  # (len*hop,)
-                if start > 0:
-                    piece[: fade_in.size] *= fade_in
-                if stop < checked[index].shape[1]:
-                    piece[piece.size - fade_out.size:] *= fade_out
-                outputs[index][start * hop: stop * hop] += piece
+        for group in plan_batches(pieces, batch_size):
+            generators = [noise_generator(seed, keys[index], chunk, device)
+                          for index, chunk, _, _ in group]
+            audio = _sample_group(components, checked, group, generators, device)  # (B, T*hop)
+            for row, (index, _, start, stop) in enumerate(group):
+                _add_piece(outputs[index], audio[row], start, stop, checked[index].shape[1],
+                           model.hop_length, fades)
     return outputs
+
+
+def _sample_group(
+    components: Components,
+    mels: list[torch.Tensor],
+    group: list[Piece],
+    generators: list[torch.Generator],
+    device: torch.device,
+) -> np.ndarray:
+    """Sample one batch of pieces, each padded with the log floor to the group's padded length.
+
+    Returns:
+        (B, padded * hop) float32 waveforms.
+    """
+    model, log_floor = components.model, components.features.log_floor
+    frames = padded_frames(group[0][3] - group[0][2])
+    batch = torch.full((len(group), model.n_mels, frames), log_floor)  # (B, M, T)
+    for row, (index, _, start, stop) in enumerate(group):
+        batch[row, :, : stop - start] = mels[index][:, start:stop]
+    audio = components.sampler.sample(model, batch.to(device), generator=generators)
+    return audio.float().cpu().numpy()  # (B, T*hop)
+
+
+def _add_piece(
+    output: np.ndarray,
+    audio: np.ndarray,
+    start: int,
+    stop: int,
+    frames: int,
+    hop: int,
+    fades: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Cross-fade one sampled piece (padded (N,) audio) into its utterance's (frames*hop,)
+    output at frames ``[start, stop)``."""
+    fade_in, fade_out = fades
+    piece = audio[: (stop - start) * hop].copy()  # (len*hop,)
+    if start > 0:
+        piece[: fade_in.size] *= fade_in
+    if stop < frames:
+        piece[piece.size - fade_out.size:] *= fade_out
+    output[start * hop: stop * hop] += piece

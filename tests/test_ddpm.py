@@ -159,3 +159,12 @@ def test_a_tiny_diffwave_overfits_one_clip(one_thread: None) -> None:
         losses.append(loss.item())
     start, end = np.mean(losses[:10]), np.mean(losses[-10:])
     assert end < 0.6 * start, (start, end)
+
+
+def test_sampler_rows_depend_only_on_their_own_generator() -> None:
+    model, sampler = tiny(), DDPM(inference_schedule="fast")
+    mel = torch.randn(3, 20, 4)
+    rows = sampler.sample(model, mel, [torch.Generator().manual_seed(s) for s in (7, 8, 9)])
+    alone = sampler.sample(model, mel[1:2], [torch.Generator().manual_seed(8)])
+    torch.testing.assert_close(rows[1], alone[0], rtol=0, atol=1e-5)  # kernels' rounding only
+    assert (rows[0] - rows[1]).abs().max() > 0.1

@@ -84,3 +84,30 @@ def test_unpaired_unreadable_and_silent_files_are_reported(reference: Path, tmp_
     assert math.isnan(float(rows["quiet.wav"]["pesq"])) and "pesq:" in rows["quiet.wav"]["notes"]
     assert rows["utt0.wav"]["sample_rate"] == "8000"
     assert not math.isnan(summary.means["pesq"])
+
+
+def test_no_pairs_is_an_error_and_writes_no_summary(reference: Path, tmp_path: Path) -> None:
+    generated = tmp_path / "gen"
+    write_audio(generated / "other.wav", phrases([0.5], 0.1, RATE), RATE)
+    with pytest.raises(ValueError, match=r"no file of .*gen.* has a reference of the same name"):
+        evaluate(reference, generated, output=tmp_path / "eval")
+    assert not (tmp_path / "eval" / "summary.json").exists()
+
+
+def test_only_unreadable_pairs_is_an_error(reference: Path, tmp_path: Path) -> None:
+    generated = tmp_path / "gen"
+    generated.mkdir()
+    for name in ("utt0.wav", "utt1.wav"):
+        (generated / name).write_bytes(b"RIFF broken")
+    with pytest.raises(ValueError, match=r"none of the 2 pairs could be read.*utt0\.wav"):
+        evaluate(reference, generated, output=tmp_path / "eval")
+    assert not (tmp_path / "eval").exists()
+
+
+def test_sub_folders_are_paired_by_relative_path(tmp_path: Path) -> None:
+    for side in ("gt", "pred"):
+        write_audio(tmp_path / side / "spk1" / "a.wav", phrases([0.5], 0.1, RATE), RATE)
+    summary = evaluate(tmp_path / "gt", tmp_path / "pred")
+    assert summary.files == 1 and not summary.unpaired_reference
+    with open(summary.output / "metrics.csv", newline="") as f:
+        assert [row["file"] for row in csv.DictReader(f)] == ["spk1/a.wav"]

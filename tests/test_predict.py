@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from safetensors.torch import load_file
 
 from vocfw.core.checkpoint import save_weights, write_components
 from vocfw.core.components import build_components, normalise_spec
@@ -217,3 +219,117 @@ def test_any_registered_sampler_can_be_chosen(run: Path, tmp_path: Path,
     assert summary.written == 2 and not summary.failed
     audio, _ = sf.read(out / "pred" / "u.wav")
     assert audio.size > 0 and not audio.any()  # ToySampler returns silence
+
+
+def read(path: Path) -> np.ndarray:
+    return sf.read(str(path), dtype="int16")[0].astype(np.int32)
+
+
+def same_audio(first: np.ndarray, second: np.ndarray) -> bool:
+    """Equal up to one 16-bit step (batched kernels round differently in the last float bit)."""
+    return first.shape == second.shape and int(np.abs(first - second).max()) <= 1
+
+
+def test_predict_output_does_not_depend_on_the_other_inputs(run: Path, tmp_path: Path) -> None:
+    both, one = tmp_path / "both", tmp_path / "one"
+    write_features(both, "a", waveform(0.3, 1))
+    write_features(both, "b", waveform(0.5, 2))
+    write_features(one, "a", waveform(0.3, 1))
+    predict(run, "feature", output=tmp_path / "o1", feature_dir=both, progress=False)
+    predict(run, "feature", output=tmp_path / "o2", feature_dir=one, progress=False)
+    predict(run, "feature", output=tmp_path / "o3", feature_dir=both, batch_size=1,
+            progress=False)
+    first = read(tmp_path / "o1" / "pred" / "a.wav")
+    assert same_audio(first, read(tmp_path / "o2" / "pred" / "a.wav"))
+    assert same_audio(first, read(tmp_path / "o3" / "pred" / "a.wav"))
+    assert same_audio(read(tmp_path / "o1" / "pred" / "b.wav"),
+                      read(tmp_path / "o3" / "pred" / "b.wav"))
+
+
+def test_an_interrupted_predict_resumes_to_the_same_audio(run: Path, tmp_path: Path) -> None:
+    for i, uid in enumerate(("a", "b", "c")):
+        write_features(tmp_path / "feats", uid, waveform(0.3, i))
+    out = tmp_path / "out"
+    predict(run, "feature", output=out, feature_dir=tmp_path / "feats", progress=False)
+    whole = {uid: read(out / "pred" / f"{uid}.wav") for uid in "abc"}
+    for uid in "bc":  # as if the first run had been killed after writing a.wav
+        (out / "pred" / f"{uid}.wav").unlink()
+    predict(run, "feature", output=out, feature_dir=tmp_path / "feats", progress=False)
+    for uid in "abc":
+        assert same_audio(whole[uid], read(out / "pred" / f"{uid}.wav"))
+
+
+def test_string_and_complex_mels_are_reported_and_the_rest_written(
+    run: Path, tmp_path: Path
+) -> None:
+    features = tmp_path / "features"
+    write_features(features, "good", waveform(0.3))
+    np.save(features / "mels" / "text.npy", np.full((N_MELS, 5), "1.5"))
+    np.save(features / "mels" / "complex.npy", np.ones((N_MELS, 5), np.complex64))
+    out = tmp_path / "out"
+    summary = predict(run, "feature", output=out, feature_dir=features, progress=False)
+    assert sorted(item.uid for item in summary.failed) == ["complex", "text"]
+    assert all("dtype" in item.reason for item in summary.failed)
+    assert (out / "pred" / "good.wav").is_file() and not (out / "pred" / "complex.wav").exists()
+    assert len(json.loads((out / REPORT_FILE).read_text())["failed"]) == 2
+
+
+def test_audio_mode_searches_sub_folders_and_keeps_their_layout(
+    run: Path, tmp_path: Path
+) -> None:
+    audio_dir = tmp_path / "audio"
+    write_audio(audio_dir / "top.wav", waveform(0.3, 1), RATE)
+    write_audio(audio_dir / "spk1" / "take" / "x.flac", waveform(0.3, 2), RATE)
+    out = audio_dir / "out"  # the output folder inside the input folder is not an input
+    for _ in range(2):
+        summary = predict(run, "audio", output=out, audio_dir=audio_dir, progress=False)
+        assert not summary.failed
+    for side in ("pred", "gt"):
+        assert frames_of(out / side / "top.wav") == frames_of(out / side / "spk1/take/x.wav")
+    assert summary.skipped == 2
+
+
+def test_a_folder_without_inputs_is_an_error(run: Path, tmp_path: Path) -> None:
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "audio" / "notes.txt").write_text("no audio here")
+    with pytest.raises(ValueError, match=r"found no inputs.*audio"):
+        predict(run, "audio", audio_dir=tmp_path / "audio", progress=False)
+
+
+def test_non_finite_output_is_reported_not_written(run: Path, tmp_path: Path) -> None:
+    folder = next((run / "checkpoint").iterdir())
+    weights = load_file(folder / "model.safetensors")
+    save_weights(folder / "model.safetensors",
+                 {name: torch.full_like(value, math.nan) for name, value in weights.items()})
+    features = tmp_path / "features"
+    write_features(features, "u", waveform(0.3), with_audio=False)
+    out = tmp_path / "out"
+    summary = predict(run, "feature", output=out, feature_dir=features, progress=False)
+    assert [item.uid for item in summary.failed] == ["u"]
+    assert "NaN or infinite" in summary.failed[0].reason
+    assert not (out / "pred" / "u.wav").exists()
+
+
+def test_an_existing_report_is_kept_without_overwrite(run: Path, tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    write_features(features, "u", waveform(0.3))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / REPORT_FILE).write_text('{"mine": true}')
+    predict(run, "feature", output=out, feature_dir=features, progress=False)
+    assert json.loads((out / REPORT_FILE).read_text()) == {"mine": True}
+    assert json.loads((out / "predict_report.1.json").read_text())["written"] == 2
+    predict(run, "feature", output=out, feature_dir=features, progress=False)
+    assert json.loads((out / "predict_report.2.json").read_text())["skipped"] == 1
+    predict(run, "feature", output=out, feature_dir=features, progress=False, overwrite=True)
+    assert json.loads((out / REPORT_FILE).read_text())["written"] == 2
+
+
+def test_short_ground_truth_is_padded_to_frames_times_hop(run: Path, tmp_path: Path) -> None:
+    features = tmp_path / "features"
+    count = write_features(features, "u", waveform(0.3))
+    np.save(features / "audios" / "u.npy", waveform(0.3)[: count * HOP - 100])
+    out = tmp_path / "out"
+    predict(run, "feature", output=out, feature_dir=features, progress=False)
+    assert frames_of(out / "gt" / "u.wav") == frames_of(out / "pred" / "u.wav") == count * HOP
+    assert np.all(read(out / "gt" / "u.wav")[-100:] == 0)

@@ -119,3 +119,10 @@ def test_features_json_mismatch_is_refused(data: DataConfig, tmp_path: Path) -> 
     with pytest.raises(TrainingDataError) as error:
         list_items(data, "train", FEATURES, FEATURES.n_mels)
     assert str(path) in str(error.value) and "n_mels: data 100 vs config 20" in str(error.value)
+
+
+def test_min_duration_above_max_duration_is_refused_naming_both_keys() -> None:
+    expected = r"data\.min_duration \(5\.0\).*data\.max_duration \(2\.0\)"
+    with pytest.raises(ValueError, match=expected):
+        DataConfig(min_duration=5.0, max_duration=2.0)
+    assert DataConfig(min_duration=1.0, max_duration=1.0).max_duration == 1.0

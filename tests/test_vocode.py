@@ -10,7 +10,15 @@ from vocfw.core.components import Components, build_components
 from vocfw.core.features import MelConfig
 from vocfw.core.model import Vocoder
 from vocfw.core.sampler import Sampler
-from vocfw.core.vocode import MelError, fade_curves, plan_chunks, vocode
+from vocfw.core.vocode import (
+    PAD_FRAMES,
+    MelError,
+    check_mel,
+    fade_curves,
+    padded_frames,
+    plan_chunks,
+    vocode,
+)
 
 N_MELS = 20
 HOP = 256
@@ -82,7 +90,7 @@ def test_longest_input_the_model_sees_does_not_grow_with_input_length() -> None:
         assert wave.size == frames * HOP and np.all(np.isfinite(wave))
         peaks.append(max(seen))
     hook.remove()
-    assert peaks[0] == peaks[1] == 2 * 24 * HOP
+    assert peaks[0] == peaks[1] == 2 * padded_frames(24) * HOP
 
 
 @pytest.mark.parametrize("crossfade", ["linear", "equal_power"])
@@ -154,8 +162,8 @@ def test_log_floor_pads_short_items() -> None:
     vocode(Components(components.features, components.model, sampler),
            [random_mel(8), random_mel(3)], batch_size=2)
     floor = MelConfig().log_floor
-    assert seen[0].shape == (2, N_MELS, 8)
-    assert torch.all(seen[0][1, :, 3:] == floor)
+    assert seen[0].shape == (2, N_MELS, PAD_FRAMES)
+    assert torch.all(seen[0][0, :, 8:] == floor) and torch.all(seen[0][1, :, 3:] == floor)
 
 
 def test_bf16_autocast_stays_close_to_fp32() -> None:
@@ -168,3 +176,34 @@ def test_bf16_autocast_stays_close_to_fp32() -> None:
         assert a.shape == b.shape and b.dtype == np.float32
         assert not np.array_equal(a, b)  # autocast really ran the network in bfloat16
         assert np.corrcoef(a, b)[0, 1] > 0.99
+
+
+def test_an_utterance_sounds_the_same_alone_batched_or_one_at_a_time() -> None:
+    components = tiny_components()
+    short, long = random_mel(9, 1), random_mel(23, 2)
+    (alone,) = vocode(components, [short], batch_size=4, seed=3, keys=["a"])
+    batched = vocode(components, [long, short], batch_size=4, seed=3, keys=["b", "a"])
+    single = vocode(components, [long, short], batch_size=1, seed=3, keys=["b", "a"])
+    for first, second in ((alone, batched[1]), (alone, single[1]), (batched[0], single[0])):
+        np.testing.assert_allclose(first, second, rtol=0, atol=1e-5)  # kernels' rounding only
+    (renamed,) = vocode(components, [short], batch_size=4, seed=3, keys=["c"])
+    assert np.abs(alone - renamed).max() > 0.1
+
+
+def test_a_chunked_long_input_does_not_depend_on_its_batch() -> None:
+    components = tiny_components()
+    long, other = random_mel(70, 4), random_mel(13, 5)
+    settings = {"seed": 2, "chunk_frames": 24, "overlap_frames": 4}
+    (alone,) = vocode(components, [long], batch_size=1, keys=["x"], **settings)
+    mixed = vocode(components, [other, long], batch_size=3, keys=["y", "x"], **settings)
+    np.testing.assert_allclose(alone, mixed[1], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("mel", [
+    np.full((N_MELS, 5), "-4.0"), np.zeros((N_MELS, 5), bool),
+    np.zeros((N_MELS, 5), np.complex64), torch.zeros((N_MELS, 5), dtype=torch.complex64),
+    np.zeros((N_MELS, 5), [("re", "f4"), ("im", "f4")]),
+])
+def test_mels_that_are_not_real_numbers_are_refused_by_name(mel: np.ndarray) -> None:
+    with pytest.raises(MelError, match=r"odd\.npy: .*(dtype|real numbers)"):
+        check_mel(mel, N_MELS, "odd.npy")

@@ -4,6 +4,8 @@ syllable transcripts and note tables."""
 from __future__ import annotations
 
 import csv
+import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +42,10 @@ def read_phrases(path: Path) -> list[list[str]]:
     Returns:
         The syllable tokens of each non-empty line.
     """
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise CorpusLayoutError(CSD.name, path, f"UTF-8 text ({exc})") from None
     return [tokens for tokens in (line.split() for line in lines) if tokens]
 
 
@@ -56,22 +61,28 @@ def read_notes(path: Path) -> list[Note]:
     Raises:
         CorpusLayoutError: a column is missing or a time is not a number.
     """
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
+    try:
+        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline=""))
+        header, rows = reader.fieldnames or [], list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CorpusLayoutError(CSD.name, path, f"UTF-8 CSV text ({exc})") from None
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    if missing:
+        raise CorpusLayoutError(
+            CSD.name, path, f"a header row with the columns {','.join(CSV_COLUMNS)} "
+            f"(missing: {', '.join(missing)})"
+        )
+    notes = []
+    for row_number, row in enumerate(rows, start=2):
+        try:
+            note = Note(float(row["start"]), float(row["end"]), row["syllable"].strip())
+        except (TypeError, ValueError, AttributeError):
+            note = None
+        if note is None or not (math.isfinite(note.start) and math.isfinite(note.end)):
             raise CorpusLayoutError(
-                CSD.name, path, f"a header row with the columns {','.join(CSV_COLUMNS)} "
-                f"(missing: {', '.join(missing)})"
+                CSD.name, path, f"line {row_number}: start and end in seconds as finite numbers"
             )
-        notes = []
-        for row_number, row in enumerate(reader, start=2):
-            try:
-                notes.append(Note(float(row["start"]), float(row["end"]), row["syllable"].strip()))
-            except (TypeError, ValueError):
-                raise CorpusLayoutError(
-                    CSD.name, path, f"line {row_number}: start and end in seconds as numbers"
-                ) from None
+        notes.append(note)
     return notes
 
 

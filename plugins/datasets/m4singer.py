@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
-from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
+from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance, uid_problem
 
 TEST_SONGS = {("Alto-1", "美错"), ("Bass-1", "十年"), ("Soprano-2", "同桌的你"),
               ("Tenor-5", "爱笑的眼睛")}
@@ -44,6 +44,9 @@ class M4Singer(Corpus):
                 continue
             singer, song, clip = parts
             uid = f"{singer}_{song.replace(' ', '-')}_{clip}"
+            if uid_problem(uid) is not None or "/" in name or "\\" in name:
+                self.skip(meta, f"item {index}: {name!r} does not name a safe file path")
+                continue
             path = self._wav_path(singer, song, clip)
             if uid in found:
                 self.skip(path, f"item {index}: {name!r} is listed twice in meta.json", uid)

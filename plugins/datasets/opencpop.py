@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
+from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance, uid_problem
 
 SINGER = "female1"
 
@@ -40,7 +40,9 @@ class Opencpop(Corpus):
         for split, listing in lists.items():
             for uid in self._ids(listing):
                 path = segments / "wavs" / f"{uid}.wav"
-                if uid in found:
+                if uid_problem(uid) is not None:
+                    self.skip(listing, f"segment id: {uid_problem(uid)}")
+                elif uid in found:
                     self.skip(listing, f"segment {uid} is listed more than once", uid)
                 elif not path.is_file():
                     self.skip(path, f"listed in {listing.name} but the wav is missing", uid)

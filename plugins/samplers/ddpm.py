@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from vocfw.core.model import Vocoder
-from vocfw.core.sampler import Sampler
+from vocfw.core.sampler import Generators, Sampler, randn_rows
 
 FAST_SCHEDULE = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
 
@@ -134,14 +134,15 @@ class DDPM(Sampler):
         self,
         model: Vocoder,
         mel: torch.Tensor,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
     ) -> torch.Tensor:
         """Generate waveforms by ancestral sampling along the inference schedule.
 
         Args:
             model: a trained network.
             mel: (B, M, T) log-mel spectrograms.
-            generator: source of the initial and per-step noise, on ``mel``'s device.
+            generator: source of the initial and per-step noise, on ``mel``'s device: one
+                generator, or one per batch row (see :func:`vocfw.core.sampler.randn_rows`).
 
         Returns:
             (B, T * model.hop_length) waveforms in [-1, 1].
@@ -155,7 +156,7 @@ class DDPM(Sampler):
         self,
         model: Vocoder,
         mel: torch.Tensor,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
         noise: Sequence[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """The reverse process of :meth:`sample`, optionally with given noise.
@@ -182,7 +183,7 @@ class DDPM(Sampler):
         def draw() -> torch.Tensor:
             if draws is not None:
                 return next(draws).to(mel.device)
-            return torch.randn(shape, generator=generator, device=mel.device)
+            return randn_rows(shape, generator, mel.device)  # (B, N)
 
         betas = self.inference_betas
         alpha = 1.0 - betas
