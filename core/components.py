@@ -156,15 +156,15 @@ def normalise_spec(spec: dict, where: str = "component spec") -> dict:
         where: the file (or other source) named in errors.
 
     Raises:
-        SpecError: an unregistered class or a malformed spec.
-        ValueError: an unknown argument or value, with jsonargparse's message.
+        SpecError: an unregistered class, a malformed spec, or an unknown argument or value
+            (with jsonargparse's message).
     """
     spec = checked_spec(spec, where)
     parser = _parser()
     try:
         cfg = parser.parse_object(spec)
     except Exception as exc:  # jsonargparse raises its own error types
-        raise ValueError(f"{where}: invalid model/sampler/features spec: {one_line(exc)}") from None
+        raise SpecError(f"{where}: invalid model/sampler/features spec: {one_line(exc)}") from None
     return _plain({key: cfg[key] for key in ("features", "model", "sampler")})
 
 
@@ -175,13 +175,13 @@ def build_components(spec: dict, where: str = "component spec") -> Components:
     try:
         cfg = parser.instantiate(parser.parse_object(spec))
     except Exception as exc:
-        raise ValueError(
+        raise SpecError(
             f"{where}: cannot build the model/sampler/features spec: {one_line(exc)}"
         ) from None
     features = cfg.features if isinstance(cfg.features, MelConfig) else MelConfig(**cfg.features)
     model, sampler = cfg.model, cfg.sampler
     if model.n_mels != features.n_mels or model.hop_length != features.hop_length:
-        raise ValueError(
+        raise SpecError(
             f"{where}: model {type(model).__name__} expects {model.n_mels} mel bands and hop "
             f"{model.hop_length}, but the features have {features.n_mels} bands and hop "
             f"{features.hop_length}"
