@@ -54,7 +54,7 @@ def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
     init.trainer.fit(
         run_dir=run_dir, data=init.data, spec=spec, config_text=config_text,
         resume_type=cfg.resume_type, checkpoint=Path(cfg.checkpoint) if cfg.checkpoint else None,
-        seed=cfg.seed,
+        seed=cfg.seed, overwrite=cfg.overwrite,
     )
     return 128 + signal.SIGINT if init.trainer.stop_signal == signal.SIGINT else 0
 

@@ -7,12 +7,15 @@ import sys
 from jsonargparse import ArgumentParser, Namespace
 
 from vocfw.cli import commands
+from vocfw.cli.config_guard import check_config_classes, check_linked_features
 from vocfw.cli.parser import build_parser
 from vocfw.core.registry import Registry, build_registry
 from vocfw.core.train_loop import TrainingDivergedError
 
-# Errors that describe bad input or state; shown as one message line, not a traceback.
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, TrainingDivergedError)
+# Errors that describe bad input or state (OSError: unreadable or unwritable files, a full
+# disk); shown as one message line, not a traceback.
+USER_ERRORS = (ValueError, KeyError, OSError, TrainingDivergedError)
+EXPERIMENTS = ("preprocess", "fit")
 
 LIST_OPTIONS = ("--datasets",)
 
@@ -40,11 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     registry = build_registry()
     commands.report_failures(registry)
     parser, experiments = build_parser()
-    cfg = parser.parse_args(argv)
+    command = argv[0] if argv else ""
     try:
+        check_config_classes(argv, registry)
+        cfg = parser.parse_args(argv)
+        if command in EXPERIMENTS:
+            check_linked_features(argv, cfg[command])
         return dispatch(cfg, experiments, registry)
     except USER_ERRORS as exc:
-        print(f"vocfw {cfg.command}: error: {exc}", file=sys.stderr)
+        print(f"vocfw {command}: error: {exc}", file=sys.stderr)
         return 1
 
 

@@ -31,13 +31,22 @@ def _new_parser(description: str) -> ArgumentParser:
     return ArgumentParser(description=description, exit_on_error=True, env_prefix="VOCFW")
 
 
+def bare_flags(parser: ArgumentParser) -> ArgumentParser:
+    """Let every ``bool`` option be given alone (``--overwrite``) as well as with a value
+    (``--overwrite true``, ``--use_ema false``)."""
+    for action in parser._actions:
+        if getattr(action, "_typehint", None) is bool:
+            action.nargs, action.const = "?", True
+    return parser
+
+
 def experiment_parser(description: str) -> ArgumentParser:
     """The experiment schema shared by ``preprocess`` and ``fit``, so one file serves both.
 
     Sections: ``data`` (corpora and features), ``model``, ``sampler``, ``trainer``, plus
-    ``seed``, ``name``, ``resume_type``, ``checkpoint`` (used by ``fit``) and ``num_workers``
-    (used by ``preprocess``). The model's mel bands and hop are linked from
-    ``data.features``, so they are set once.
+    ``seed``, ``name``, ``resume_type``, ``checkpoint``, ``overwrite`` (used by ``fit``) and
+    ``num_workers`` (used by ``preprocess``). The model's mel bands and hop are linked from
+    ``data.features``, so they are set once (a config setting them otherwise is refused).
     """
     parser = _new_parser(description)
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="experiment config file")
@@ -59,12 +68,16 @@ def experiment_parser(description: str) -> ArgumentParser:
         help="fit: checkpoint folder, checkpoint/ folder or run directory to resume or finetune",
     )
     parser.add_argument(
+        "--overwrite", type=bool, default=False,
+        help="fit: replace the run already in {trainer.log_dir}/{name} instead of refusing",
+    )
+    parser.add_argument(
         "--num_workers", type=int, default=1, help="preprocess: feature-extraction processes"
     )
     parser.add_argument(
         "--device", type=str, default="cpu", help="preprocess: device for mel extraction"
     )
-    return parser
+    return bare_flags(parser)
 
 
 def function_parser(function, description: str) -> ArgumentParser:
@@ -72,7 +85,7 @@ def function_parser(function, description: str) -> ArgumentParser:
     parser = _new_parser(description)
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="options file")
     parser.add_function_arguments(function, as_group=False)
-    return parser
+    return bare_flags(parser)
 
 
 def build_parser() -> tuple[ArgumentParser, dict[str, ArgumentParser]]:

@@ -1,13 +1,16 @@
 """Atomic writes: a file either has its complete new content or is untouched.
 
 Each writer writes a temporary file in the target folder and renames it over the target, so a
-process killed mid-write never leaves a half-written file under the final name.
+process killed mid-write never leaves a half-written file under the final name. The result gets
+the permissions an ordinary ``open`` would give (0666 for files, 0777 for folders, less the
+process umask). A failed write raises :class:`WriteError` naming the target.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -19,20 +22,52 @@ import numpy as np
 import soundfile as sf
 
 TMP_PREFIX = ".tmp-"
+# mkdtemp's names: the prefix and eight characters of [a-z0-9_]
+TMP_DIR_RE = re.compile(rf"^{re.escape(TMP_PREFIX)}[a-z0-9_]{{8}}$")
+
+
+class WriteError(OSError):
+    """A file or folder could not be written (full disk, no permission, ...)."""
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it; restored at once
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def _naming(target: Path) -> Iterator[None]:
+    """Re-raise an ``OSError`` as a :class:`WriteError` naming ``target``."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise WriteError(exc.errno, f"{target}: cannot be written ({reason})") from None
 
 
 @contextmanager
 def atomic_path(target: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it is renamed to ``target``."""
+    """Yield a temporary path beside ``target``; on success it is renamed to ``target``.
+
+    Raises:
+        WriteError: the folder cannot be made or written, or the disk is full.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix or target.suffix, dir=target.parent)
-    os.close(fd)
+    tmp = None
     try:
-        yield Path(tmp)
-        os.replace(tmp, target)
+        with _naming(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix or target.suffix,
+                                       dir=target.parent)
+            os.close(fd)
+            yield Path(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, target)
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -77,11 +112,32 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     ``target`` must not exist yet; a crash leaves only a hidden ``.tmp-`` folder behind.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
+    tmp = None
     try:
-        yield tmp
-        os.replace(tmp, target)
+        with _naming(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
+            yield tmp
+            os.chmod(tmp, 0o777 & ~_umask())
+            os.replace(tmp, target)
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             shutil.rmtree(tmp)
+
+
+def remove_stale_folders(folder: Path | str) -> list[Path]:
+    """Delete the temporary folders :func:`atomic_dir` left in ``folder`` when killed.
+
+    Only folders named exactly as :func:`atomic_dir` names them are removed; call this only
+    where no other save into ``folder`` can be in progress.
+
+    Returns:
+        The folders removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir() if p.is_dir() and TMP_DIR_RE.match(p.name)]
+    for path in stale:
+        shutil.rmtree(path)
+    return stale

@@ -19,10 +19,11 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from vocfw.core.atomic import atomic_path, write_json
-from vocfw.core.components import Components, build_components
+from vocfw.core.components import Components, build_components, checked_spec, one_line
 
 CHECKPOINT_DIR = "checkpoint"
 COMPONENTS_FILE = "components.json"
@@ -100,8 +101,25 @@ def save_weights(path: Path | str, state: dict[str, torch.Tensor]) -> None:
 
 
 def load_weights(path: Path | str) -> dict[str, torch.Tensor]:
-    """Load a safetensors state dict to the CPU."""
-    return load_file(str(path), device="cpu")
+    """Load a safetensors state dict to the CPU.
+
+    Raises:
+        CheckpointError: the file is missing, truncated or not safetensors.
+    """
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors weights file ({one_line(exc)})"
+        ) from None
+
+
+def read_json(path: Path) -> object:
+    """Parse a JSON file vocfw wrote; any damage is a :class:`CheckpointError` naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: not readable as UTF-8 JSON ({one_line(exc)})") from None
 
 
 def write_components(folder: Path | str, spec: dict) -> None:
@@ -110,11 +128,17 @@ def write_components(folder: Path | str, spec: dict) -> None:
 
 
 def read_components(folder: Path | str) -> dict:
-    """Read the features/model/sampler spec stored in ``folder``."""
+    """Read the features/model/sampler spec stored in ``folder``, its classes resolved against
+    the registry (see :func:`vocfw.core.components.checked_spec`).
+
+    Raises:
+        CheckpointError: the file is missing or not JSON.
+        vocfw.core.components.SpecError: malformed, or it names an unregistered class.
+    """
     path = Path(folder) / COMPONENTS_FILE
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; the folder is not a vocfw checkpoint")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return checked_spec(read_json(path), str(path))
 
 
 def load_components(path: Path | str, use_ema: bool = True) -> tuple[Components, Path]:
@@ -128,10 +152,15 @@ def load_components(path: Path | str, use_ema: bool = True) -> tuple[Components,
         The components (model in eval mode, on the CPU) and the checkpoint folder used.
     """
     folder = resolve_checkpoint(path)
-    components = build_components(read_components(folder))
+    components = build_components(read_components(folder), str(folder / COMPONENTS_FILE))
     weights = folder / WEIGHTS_FILE
     if use_ema and (folder / EMA_FILE).is_file():
         weights = folder / EMA_FILE
-    components.model.load_state_dict(load_weights(weights))
+    try:
+        components.model.load_state_dict(load_weights(weights))
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{weights}: does not fit the stored model ({one_line(exc)})"
+        ) from None
     components.model.eval()
     return components, folder

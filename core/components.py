@@ -4,10 +4,15 @@ A spec is what a config holds for a part: ``{"class_path": ..., "init_args": {..
 model and sampler, a mapping of :class:`MelConfig` fields for the features. Specs are stored
 in every run directory and checkpoint, and parts are rebuilt from them with jsonargparse, the
 same machinery that parses configs: no pickled objects, nothing that runs code from disk.
+
+Every class path is resolved against the plugin registry before jsonargparse sees it: only
+classes already registered (by short name or one of their import paths) are accepted, so a
+spec read from disk never makes Python import a module.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +20,15 @@ from jsonargparse import ArgumentParser, Namespace
 
 from vocfw.core.features import MelConfig
 from vocfw.core.model import Vocoder
+from vocfw.core.registry import Registry, build_registry
 from vocfw.core.sampler import Sampler
+
+PARTS = {"model": "models", "sampler": "samplers"}
+CLASS_KEYS = {"class_path", "init_args"}
+
+
+class SpecError(ValueError):
+    """A component spec is malformed or names a class that is not registered."""
 
 
 @dataclass
@@ -38,6 +51,95 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message with its line breaks and indentation folded into single spaces."""
+    return " ".join(str(exc).split())
+
+
+def import_paths(cls: type) -> set[str]:
+    """The names a registered class may be given by: its short name, its defining module's path
+    and the path through every already imported parent package that re-exports it."""
+    paths = {cls.__name__, f"{cls.__module__}.{cls.__qualname__}"}
+    parts = cls.__module__.split(".")
+    for end in range(1, len(parts)):
+        package = sys.modules.get(".".join(parts[:end]))
+        if package is not None and getattr(package, cls.__qualname__, None) is cls:
+            paths.add(f"{'.'.join(parts[:end])}.{cls.__qualname__}")
+    return paths
+
+
+def resolve_class(kind: str, name: Any, registry: Registry, where: str) -> type:
+    """The registered ``kind`` (``models``/``samplers``) class called ``name``; nothing imported.
+
+    Raises:
+        SpecError: ``name`` is not a string naming a registered class.
+    """
+    for entry in registry.entries[kind].values():
+        if isinstance(name, str) and name in import_paths(entry.cls):
+            return entry.cls
+    known = ", ".join(sorted(registry.entries[kind])) or "none"
+    raise SpecError(
+        f"{where}: {name!r} is not registered as a {kind[:-1]} class (registered: {known}); "
+        f"nothing was imported"
+    )
+
+
+def refuse_nested_classes(value: Any, where: str) -> None:
+    """Raise :class:`SpecError` if ``value`` holds a ``class_path`` at any depth."""
+    if isinstance(value, dict):
+        if "class_path" in value:
+            raise SpecError(f"{where}: nested class_path values are not accepted in init_args")
+        for key, item in value.items():
+            refuse_nested_classes(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nested_classes(item, f"{where}[{index}]")
+
+
+def _class_spec(part: str, value: Any, registry: Registry, where: str) -> dict:
+    if not isinstance(value, dict) or "class_path" not in value or set(value) - CLASS_KEYS:
+        raise SpecError(
+            f"{where}: {part}: expected a mapping with class_path (and optionally init_args), "
+            f"got {type(value).__name__}"
+        )
+    cls = resolve_class(PARTS[part], value["class_path"], registry, f"{where}: {part}.class_path")
+    init_args = value.get("init_args", {})
+    if not isinstance(init_args, dict):
+        raise SpecError(f"{where}: {part}.init_args must be a mapping, got "
+                        f"{type(init_args).__name__}")
+    refuse_nested_classes(init_args, f"{where}: {part}.init_args")
+    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
+
+
+def checked_spec(
+    spec: Any, where: str = "component spec", registry: Registry | None = None
+) -> dict:
+    """A spec's structure checked and its class paths replaced by registered classes' paths.
+
+    Args:
+        spec: ``{"features": {...}, "model": {...}, "sampler": {...}}`` as read from disk.
+        where: the file (or other source) named in errors.
+        registry: the registered classes (default: built from the installed plugins).
+
+    Raises:
+        SpecError: a part is missing or not a mapping, or a class is not registered.
+    """
+    if not isinstance(spec, dict):
+        raise SpecError(f"{where}: expected a mapping with features, model and sampler, got "
+                        f"{type(spec).__name__}")
+    unknown = sorted(set(spec) - {"features", *PARTS})
+    if unknown or not set(PARTS) <= set(spec):
+        raise SpecError(f"{where}: expected the keys features, model and sampler, got "
+                        f"{sorted(spec)}")
+    features = spec.get("features", {})
+    if not isinstance(features, dict):
+        raise SpecError(f"{where}: features must be a mapping of mel settings, got "
+                        f"{type(features).__name__}")
+    registry = registry or build_registry()
+    parts = {part: _class_spec(part, spec[part], registry, where) for part in PARTS}
+    return {"features": features, **parts}
+
+
 def _parser() -> ArgumentParser:
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(MelConfig, "features")
@@ -46,32 +148,41 @@ def _parser() -> ArgumentParser:
     return parser
 
 
-def normalise_spec(spec: dict) -> dict:
+def normalise_spec(spec: dict, where: str = "component spec") -> dict:
     """Validate a ``{"features", "model", "sampler"}`` spec and fill in every default.
 
+    Args:
+        spec: the spec; its classes must be registered (see :func:`checked_spec`).
+        where: the file (or other source) named in errors.
+
     Raises:
-        ValueError: an unknown class, argument or value, with jsonargparse's message.
+        SpecError: an unregistered class, a malformed spec, or an unknown argument or value
+            (with jsonargparse's message).
     """
+    spec = checked_spec(spec, where)
     parser = _parser()
     try:
         cfg = parser.parse_object(spec)
     except Exception as exc:  # jsonargparse raises its own error types
-        raise ValueError(f"invalid model/sampler/features spec: {exc}") from None
+        raise SpecError(f"{where}: invalid model/sampler/features spec: {one_line(exc)}") from None
     return _plain({key: cfg[key] for key in ("features", "model", "sampler")})
 
 
-def build_components(spec: dict) -> Components:
+def build_components(spec: dict, where: str = "component spec") -> Components:
     """Instantiate features, model and sampler from a spec (see :func:`normalise_spec`)."""
+    spec = checked_spec(spec, where)
     parser = _parser()
     try:
         cfg = parser.instantiate(parser.parse_object(spec))
     except Exception as exc:
-        raise ValueError(f"cannot build the model/sampler/features spec: {exc}") from None
+        raise SpecError(
+            f"{where}: cannot build the model/sampler/features spec: {one_line(exc)}"
+        ) from None
     features = cfg.features if isinstance(cfg.features, MelConfig) else MelConfig(**cfg.features)
     model, sampler = cfg.model, cfg.sampler
     if model.n_mels != features.n_mels or model.hop_length != features.hop_length:
-        raise ValueError(
-            f"model {type(model).__name__} expects {model.n_mels} mel bands and hop "
+        raise SpecError(
+            f"{where}: model {type(model).__name__} expects {model.n_mels} mel bands and hop "
             f"{model.hop_length}, but the features have {features.n_mels} bands and hop "
             f"{features.hop_length}"
         )

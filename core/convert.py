@@ -18,6 +18,7 @@ import torch
 from vocfw.core.atomic import atomic_dir, atomic_path
 from vocfw.core.checkpoint import (
     CHECKPOINT_DIR,
+    COMPONENTS_FILE,
     EMA_FILE,
     WEIGHTS_FILE,
     checkpoint_dirname,
@@ -28,8 +29,9 @@ from vocfw.core.checkpoint import (
     save_weights,
     write_components,
 )
-from vocfw.core.components import normalise_spec
+from vocfw.core.components import normalise_spec, resolve_class
 from vocfw.core.features import MelConfig
+from vocfw.core.registry import build_registry
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.samplers.ddpm import DDPM, FAST_SCHEDULE
 
@@ -38,6 +40,8 @@ SAMPLER_PATH = f"{DDPM.__module__}.{DDPM.__qualname__}"
 ANCHOR_KEY = "input_projection.weight"
 LMNT_TRAINING = {"batch_size": 16, "learning_rate": 2e-4, "max_grad_norm": None,
                  "crop_mel_frames": 62}
+LMNT_DEFAULTS = {"hop_samples": 256, "dilation_cycle_length": 10}
+LMNT_COUNTS = ("hop_samples", "dilation_cycle_length", "sample_rate", "n_fft")
 
 
 class ConversionError(ValueError):
@@ -53,8 +57,19 @@ def _torch_load(path: Path) -> Any:
         ) from None
 
 
+def _check_tensors(state: dict[str, Any], source: Path) -> None:
+    """Every value a floating-point tensor with finite entries."""
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            raise ConversionError(f"{source}: {key!r} is not a floating-point tensor")
+        if not bool(torch.isfinite(value).all()):
+            raise ConversionError(f"{source}: {key!r} has values that are not finite")
+
+
 def _strip_prefix(state: dict[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
     """Remove a common key prefix (``module.``, ``model.``, ...) in front of the DiffWave keys."""
+    if not all(isinstance(key, str) for key in state):
+        raise ConversionError(f"{source}: the state dict has keys that are not strings")
     anchors = [key for key in state if key.endswith(ANCHOR_KEY)]
     if len(anchors) != 1:
         raise ConversionError(
@@ -65,6 +80,7 @@ def _strip_prefix(state: dict[str, torch.Tensor], source: Path) -> dict[str, tor
     outside = sorted(key for key in state if not key.startswith(prefix))
     if outside:
         raise ConversionError(f"{source}: unexpected keys outside {prefix!r}: {outside[:5]}")
+    _check_tensors(state, source)
     return {key[len(prefix):]: value for key, value in state.items()}
 
 
@@ -105,10 +121,38 @@ def _model_args(state: dict[str, torch.Tensor], source: Path, **known: int) -> d
     return args
 
 
-def _sampler_args(noise_schedule: list[float] | None, source: Path) -> dict[str, Any]:
+def _count(value: Any, key: str, source: Path, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConversionError(f"{source}: {key} must be an integer of at least {minimum}, "
+                              f"got {value!r}")
+    return value
+
+
+def _lmnt_params(data: dict, source: Path) -> dict[str, Any]:
+    """lmnt's ``params`` with defaults, every field used checked."""
+    params = data.get("params")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ConversionError(f"{source}: params must be a mapping, got {type(params).__name__}")
+    checked = {**LMNT_DEFAULTS, **params}
+    for key in LMNT_COUNTS:
+        if key in checked:
+            _count(checked[key], f"params.{key}", source)
+    return checked
+
+
+def _sampler_args(noise_schedule: Any, source: Path) -> dict[str, Any]:
     if noise_schedule is None:
         return {}
+    numbers = isinstance(noise_schedule, list | tuple) and all(
+        isinstance(beta, int | float) and not isinstance(beta, bool) for beta in noise_schedule
+    )
+    if not numbers:
+        raise ConversionError(f"{source}: params.noise_schedule must be a list of numbers")
     betas = np.asarray(noise_schedule, dtype=np.float64)
+    if not np.all((betas > 0) & (betas < 1)):
+        raise ConversionError(f"{source}: params.noise_schedule values must lie in (0, 1)")
     if betas.size < 2 or not np.allclose(betas, np.linspace(betas[0], betas[-1], betas.size)):
         raise ConversionError(
             f"{source}: params.noise_schedule is not a linear schedule; DDPM supports only "
@@ -163,23 +207,26 @@ def import_lmnt(
     data = _torch_load(checkpoint)
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise ConversionError(f"{checkpoint}: expected a dict with a 'model' state dict")
-    params = data.get("params") or {}
-    hop = int(params.get("hop_samples", 256))
+    params = _lmnt_params(data, checkpoint)
+    step = _count(data.get("step", 0), "step", checkpoint, minimum=0)
+    hop = params["hop_samples"]
     schedule = params.get("noise_schedule")
-    known = {"hop_length": hop,
-             "dilation_cycle_length": int(params.get("dilation_cycle_length", 10)),
+    sampler_args = _sampler_args(schedule, checkpoint)
+    known = {"hop_length": hop, "dilation_cycle_length": params["dilation_cycle_length"],
              "num_steps": len(schedule) if schedule is not None else 50}
     state = _strip_prefix(data["model"], checkpoint)
     model_args = _model_args(state, checkpoint, **known)
     base = MelConfig.lmnt() if features == "lmnt" else MelConfig()
-    mel = dataclasses.replace(
-        base, n_mels=model_args["n_mels"], hop_length=hop,
-        sample_rate=int(params.get("sample_rate", base.sample_rate)),
-        n_fft=int(params.get("n_fft", base.n_fft)),
-        win_length=4 * hop if features == "lmnt" else base.win_length,
-    )
-    name = checkpoint_dirname(0, int(data.get("step", 0)), 0.0)
-    sampler_args = _sampler_args(schedule, checkpoint)
+    try:
+        mel = dataclasses.replace(
+            base, n_mels=model_args["n_mels"], hop_length=hop,
+            sample_rate=params.get("sample_rate", base.sample_rate),
+            n_fft=params.get("n_fft", base.n_fft),
+            win_length=4 * hop if features == "lmnt" else base.win_length,
+        )
+    except ValueError as exc:
+        raise ConversionError(f"{checkpoint}: params do not give usable features ({exc})") from None
+    name = checkpoint_dirname(0, step, 0.0)
     return _write_run(output, name, state, mel, model_args, sampler_args)
 
 
@@ -234,8 +281,12 @@ def export_lmnt(run: Path, output: Path, use_ema: bool = True) -> Path:
         ConversionError: the checkpoint is not a DiffWave trained with DDPM.
     """
     folder = resolve_checkpoint(run)
-    spec = read_components(folder)
-    if spec["model"]["class_path"] != MODEL_PATH or spec["sampler"]["class_path"] != SAMPLER_PATH:
+    source = folder / COMPONENTS_FILE
+    spec = normalise_spec(read_components(folder), str(source))
+    registry = build_registry()
+    model_cls = resolve_class("models", spec["model"]["class_path"], registry, str(source))
+    sampler_cls = resolve_class("samplers", spec["sampler"]["class_path"], registry, str(source))
+    if model_cls is not DiffWave or sampler_cls is not DDPM:
         raise ConversionError(
             f"{folder}: lmnt's format holds only DiffWave models trained with DDPM, got "
             f"{spec['model']['class_path']} with {spec['sampler']['class_path']}"
@@ -262,7 +313,9 @@ def export_lmnt(run: Path, output: Path, use_ema: bool = True) -> Path:
     if target.is_dir():
         target = target / "weights.pt"
     weights = folder / (EMA_FILE if use_ema and (folder / EMA_FILE).is_file() else WEIGHTS_FILE)
-    payload = {"step": step, "model": load_weights(weights), "params": params}
+    state = load_weights(weights)
+    _check_tensors(state, weights)
+    payload = {"step": step, "model": state, "params": params}
     with atomic_path(target) as tmp:
         torch.save(payload, tmp)
     return target

@@ -92,7 +92,7 @@ def demo(
     run = output / "ckpts" / "demo"
     processed = output / "data" / "ljspeech"
     stage("preprocess", ["preprocess", "--config", str(config), "--num_workers", str(num_workers)])
-    stage("fit", ["fit", "--config", str(config), "--name", "demo"])
+    stage("fit", ["fit", "--config", str(config), "--name", "demo", "--overwrite"])  # its own run
     features, audio = _example_inputs(output, processed, corpus, examples)
     modes: list[tuple[str, list[str]]] = [
         ("dataset", ["--datasets", "[ljspeech]", "--processed_dir", str(output / "data")]),

@@ -16,6 +16,7 @@ had never stopped (on the same device and process count).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -30,13 +31,60 @@ from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import set_seed
 
 from vocfw.core.atomic import write_text
-from vocfw.core.checkpoint import EMA_FILE, WEIGHTS_FILE, load_weights, resolve_checkpoint
+from vocfw.core.checkpoint import (
+    CHECKPOINT_DIR,
+    EMA_FILE,
+    WEIGHTS_FILE,
+    load_weights,
+    resolve_checkpoint,
+)
 from vocfw.core.components import build_components
 from vocfw.core.data_config import DataConfig
+from vocfw.core.train_logging import LOG_DIR
 from vocfw.core.train_loop import TrainingDivergedError, TrainingRun
 from vocfw.core.train_state import load_training_state
 
 __all__ = ["Trainer", "TrainingDivergedError"]
+
+CONFIG_FILE = "config.yaml"
+RUN_PARTS = (CONFIG_FILE, LOG_DIR, CHECKPOINT_DIR)  # what fit writes into a run directory
+
+
+def check_run_dir(
+    run_dir: Path, source: Path | None, resume_type: str | None, overwrite: bool
+) -> bool:
+    """Whether ``fit`` may write into ``run_dir``; true when the old run must be cleared first.
+
+    An empty or missing folder is free; a run resumed into itself continues in place.
+
+    Raises:
+        FileExistsError: the folder holds files and neither case applies, or ``overwrite``
+            would delete the checkpoint being loaded.
+    """
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return False
+    inside = source is not None and run_dir.resolve() in source.resolve().parents
+    if inside and overwrite:
+        raise FileExistsError(f"{run_dir}: cannot overwrite the run that {source} is loaded from")
+    if inside and resume_type == "resume":
+        return False
+    if not overwrite:
+        raise FileExistsError(
+            f"{run_dir}: not empty (an earlier run?); choose another --name, resume it with "
+            f"--resume_type resume --checkpoint {run_dir}, or pass --overwrite to replace its "
+            f"{', '.join(RUN_PARTS)}"
+        )
+    return True
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """Delete what an earlier ``fit`` wrote into ``run_dir`` (nothing else)."""
+    for name in RUN_PARTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 class Trainer:
@@ -192,6 +240,7 @@ class Trainer:
         resume_type: Literal["resume", "finetune"] | None = None,
         checkpoint: Path | None = None,
         seed: int = 114514,
+        overwrite: bool = False,
     ) -> Path:
         """Train, resume or finetune a vocoder into ``run_dir``.
 
@@ -210,6 +259,8 @@ class Trainer:
             checkpoint: a checkpoint folder, a ``checkpoint/`` folder or a run directory
                 (its newest checkpoint), for ``resume_type``.
             seed: seed of the initial weights, the data order, crops and diffusion noise.
+            overwrite: replace the run already in ``run_dir`` (its config, logs and
+                checkpoints; other files are kept) instead of refusing to start.
 
         Returns:
             The last checkpoint folder written (or resumed from).
@@ -222,12 +273,17 @@ class Trainer:
             vocfw.core.checkpoint.CheckpointError: no usable checkpoint at ``checkpoint``.
             TrainingDivergedError: the loss became NaN or infinite; the checkpoints already
                 written are kept and the diverged state is not saved.
+            FileExistsError: ``run_dir`` is not empty and neither resumed nor ``overwrite``.
         """
         if resume_type is not None and checkpoint is None:
             raise ValueError(f"resume_type {resume_type!r} needs a checkpoint path")
         source = resolve_checkpoint(checkpoint) if resume_type is not None else None
         run_dir = Path(run_dir)
-        accelerator = self._accelerator()
+        clear = check_run_dir(run_dir, source, resume_type, overwrite)
+        accelerator = self._accelerator()  # every process has checked before any writes
+        if clear and accelerator.is_main_process:
+            clear_run_dir(run_dir)
+        accelerator.wait_for_everyone()
         set_seed(seed)
         components = build_components(spec)
         if source is not None:
@@ -242,6 +298,6 @@ class Trainer:
             ema = source / EMA_FILE
             run.restore(*resumed, source, load_weights(ema) if ema.is_file() else None)
         if accelerator.is_main_process:
-            write_text(run_dir / "config.yaml", config_text)
+            write_text(run_dir / CONFIG_FILE, config_text)
         with self._stop_on_signals():
             return run.train(lambda: self.stop_signal is not None)

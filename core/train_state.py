@@ -10,12 +10,12 @@ A checkpoint folder holds, besides the weights and ``components.json``::
     scaler.pt              fp16 gradient-scaler state (only with fp16 mixed precision)
 
 The folder is assembled under a temporary name and renamed into place, so a run killed while
-saving never leaves a newest checkpoint that resuming would pick and fail on.
+saving never leaves a newest checkpoint that resuming would pick and fail on; the temporary
+folders such a run leaves are removed at the next save.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from dataclasses import asdict, dataclass, fields
@@ -25,15 +25,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from vocfw.core.atomic import atomic_dir, write_json
+from vocfw.core.atomic import atomic_dir, remove_stale_folders, write_json
 from vocfw.core.checkpoint import (
     EMA_FILE,
     WEIGHTS_FILE,
     CheckpointError,
     list_checkpoints,
+    read_json,
     save_weights,
     write_components,
 )
+from vocfw.core.components import one_line
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -121,6 +123,7 @@ def save_checkpoint(folder: Path, snapshot: TrainingSnapshot, spec: dict) -> Pat
         ``folder``.
     """
     rng_tensors, rng_plain = capture_rng()
+    remove_stale_folders(folder.parent)
     with atomic_dir(folder) as tmp:
         save_weights(tmp / WEIGHTS_FILE, snapshot.model)
         if snapshot.ema is not None:
@@ -140,7 +143,12 @@ def _load_tensor_file(path: Path, required: bool = True) -> Any:
         if required:
             raise CheckpointError(f"{path}: missing; cannot resume from this checkpoint")
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged or non-tensor files
+        raise CheckpointError(
+            f"{path}: not a readable tensors-only torch file ({one_line(exc)[:200]})"
+        ) from None
 
 
 def load_training_state(folder: Path) -> tuple[TrainingSnapshot, dict[str, Any], dict[str, Any]]:
@@ -159,7 +167,9 @@ def load_training_state(folder: Path) -> tuple[TrainingSnapshot, dict[str, Any],
             f"{path}: missing, so {folder} holds weights only; it can be finetuned from "
             f"(resume_type: finetune) but not resumed"
         )
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw = read_json(path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("rng"), dict):
+        raise CheckpointError(f"{path}: expected a JSON object with the counters and 'rng'")
     state = TrainState(**{f.name: raw[f.name] for f in fields(TrainState) if f.name in raw})
     snapshot = TrainingSnapshot(
         model={}, ema=None,

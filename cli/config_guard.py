@@ -1,0 +1,88 @@
+"""Checks of experiment config files before jsonargparse reads them.
+
+jsonargparse imports whatever module a ``class_path`` names while parsing, so the model and
+sampler named in a config file are resolved against the registry first (a file never makes
+Python import a module). The model's mel bands and hop are linked from ``data.features``; a
+config that sets them to something else is refused instead of silently overridden.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonargparse import Namespace
+
+from vocfw.core.components import PARTS, SpecError, refuse_nested_classes, resolve_class
+from vocfw.core.registry import Registry
+
+CONFIG_OPTIONS = ("-c", "--config")
+LINKED = ("n_mels", "hop_length")
+
+
+def config_files(argv: list[str]) -> list[Path]:
+    """The config files named on a command line, in the order given."""
+    values = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in CONFIG_OPTIONS]
+    values += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")]
+    return [Path(value) for value in values if Path(value).is_file()]
+
+
+def _load(path: Path) -> dict:
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}  # jsonargparse reports unreadable files with its own message
+    return config if isinstance(config, dict) else {}
+
+
+def check_config_classes(argv: list[str], registry: Registry) -> None:
+    """Refuse config files whose ``model``/``sampler`` name an unregistered class.
+
+    Raises:
+        SpecError: naming the file, the key and the registered classes.
+    """
+    for path in config_files(argv):
+        config = _load(path)
+        for part, kind in PARTS.items():
+            value = config.get(part)
+            where = f"{path}: {part}"
+            if isinstance(value, dict):
+                if "class_path" in value:
+                    resolve_class(kind, value["class_path"], registry, where)
+                refuse_nested_classes(value.get("init_args"), f"{where}.init_args")
+            elif value is not None:
+                resolve_class(kind, value, registry, where)
+
+
+def _explicit_model_features(argv: list[str]) -> dict[str, tuple[Any, str]]:
+    """``n_mels``/``hop_length`` given for the model, with where (the last one given wins)."""
+    found: dict[str, tuple[Any, str]] = {}
+    for path in config_files(argv):
+        model = _load(path).get("model")
+        init_args = model.get("init_args") if isinstance(model, dict) else None
+        for key in LINKED:
+            if isinstance(init_args, dict) and key in init_args:
+                found[key] = (init_args[key], str(path))
+    for i, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        for key in LINKED:
+            if name in (f"--model.init_args.{key}", f"--model.{key}"):
+                given = value if value else (argv[i + 1] if i + 1 < len(argv) else "")
+                found[key] = (yaml.safe_load(given), "the command line")
+    return found
+
+
+def check_linked_features(argv: list[str], cfg: Namespace) -> None:
+    """Refuse a model ``n_mels``/``hop_length`` that differs from ``data.features``.
+
+    Raises:
+        SpecError: naming the key, both values and where the model's value was given.
+    """
+    for key, (value, where) in _explicit_model_features(argv).items():
+        feature = cfg.data.features[key]
+        if value != feature:
+            raise SpecError(
+                f"{where}: model.init_args.{key} is {value!r} but data.features.{key} is "
+                f"{feature!r}: set {key} once, under data.features (the model takes it from there)"
+            )
