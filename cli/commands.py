@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from jsonargparse import ArgumentParser, Namespace
 
-from vocfw.core.components import normalise_spec
-from vocfw.core.convert import export_lmnt, import_amphion, import_lmnt
-from vocfw.core.demo import demo
-from vocfw.core.evaluate import evaluate
+from vocfw.cli.demo import demo
+from vocfw.core.data.preprocess import preprocess
+from vocfw.core.evaluate.score import evaluate
+from vocfw.core.infer.predict import predict
 from vocfw.core.plugin_listing import plugin_listing, plugin_table
-from vocfw.core.predict import predict
-from vocfw.core.preprocess import preprocess
 from vocfw.core.registry import Registry
+from vocfw.plugins.models.diffwave_convert import export_lmnt, import_amphion, import_lmnt
 
 
 def _options(cfg: Namespace) -> dict:
@@ -44,12 +44,13 @@ def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
         parser.error("fit needs --name NAME: the run is written to {trainer.log_dir}/NAME")
     if cfg.resume_type and not cfg.checkpoint:
         parser.error(f"--resume_type {cfg.resume_type} needs --checkpoint PATH")
-    spec = normalise_spec(
-        {"features": cfg.data.features.as_dict(), "model": cfg.model.as_dict(),
-         "sampler": cfg.sampler.as_dict()}
-    )
+    spec = {"features": cfg.data.features.as_dict(), "model": cfg.model.as_dict(),
+            "sampler": cfg.sampler.as_dict()}  # built once, by the trainer, after seeding
     config_text = parser.dump(cfg)
-    init = parser.instantiate(cfg)
+    settings = cfg.clone()
+    for part in ("model", "sampler"):
+        del settings[part]
+    init = parser.instantiate(settings)
     run_dir = Path(cfg.trainer.log_dir) / cfg.name
     init.trainer.fit(
         run_dir=run_dir, data=init.data, spec=spec, config_text=config_text,
@@ -78,9 +79,9 @@ def run_convert(cfg: Namespace) -> int:
     return 0
 
 
-def run_demo(cfg: Namespace) -> int:
-    """``vocfw demo``."""
-    return demo(**_options(cfg))
+def run_demo(cfg: Namespace, command: Callable[[list[str]], int]) -> int:
+    """``vocfw demo``, running each stage through ``command`` (the ``vocfw`` entry point)."""
+    return demo(command, **_options(cfg))
 
 
 def run_plugins(cfg: Namespace, registry: Registry) -> int:

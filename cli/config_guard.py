@@ -2,8 +2,9 @@
 
 jsonargparse imports whatever module a ``class_path`` names while parsing, so the model and
 sampler named in a config file are resolved against the registry first (a file never makes
-Python import a module). The model's mel bands and hop are linked from ``data.features``; a
-config that sets them to something else is refused instead of silently overridden.
+Python import a module). The model's mel bands and hop are linked from ``data.features`` and its
+step count from ``sampler``; a config that sets them to something else is refused instead of
+silently overridden.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 import yaml
 from jsonargparse import Namespace
 
+from vocfw.cli.parser import LINKS
 from vocfw.core.components import PARTS, SpecError, refuse_nested_classes, resolve_class
 from vocfw.core.registry import Registry
 
 CONFIG_OPTIONS = ("-c", "--config")
-LINKED = ("n_mels", "hop_length")
 
 
 def config_files(argv: list[str]) -> list[Path]:
@@ -55,34 +56,48 @@ def check_config_classes(argv: list[str], registry: Registry) -> None:
                 resolve_class(kind, value, registry, where)
 
 
-def _explicit_model_features(argv: list[str]) -> dict[str, tuple[Any, str]]:
-    """``n_mels``/``hop_length`` given for the model, with where (the last one given wins)."""
+def _explicit_model_values(argv: list[str]) -> dict[str, tuple[Any, str]]:
+    """Linked keys given for the model, with where (the last one given wins)."""
+    keys = [key for _, key in LINKS]
     found: dict[str, tuple[Any, str]] = {}
     for path in config_files(argv):
         model = _load(path).get("model")
         init_args = model.get("init_args") if isinstance(model, dict) else None
-        for key in LINKED:
+        for key in keys:
             if isinstance(init_args, dict) and key in init_args:
                 found[key] = (init_args[key], str(path))
     for i, arg in enumerate(argv):
         name, _, value = arg.partition("=")
-        for key in LINKED:
+        for key in keys:
             if name in (f"--model.init_args.{key}", f"--model.{key}"):
                 given = value if value else (argv[i + 1] if i + 1 < len(argv) else "")
                 found[key] = (yaml.safe_load(given), "the command line")
     return found
 
 
-def check_linked_features(argv: list[str], cfg: Namespace) -> None:
-    """Refuse a model ``n_mels``/``hop_length`` that differs from ``data.features``.
+def _linked_source(cfg: Namespace, source: str, key: str) -> Any:
+    """``{source}.{key}`` of the parsed config, or ``None`` where it has no such value."""
+    value: Any = cfg
+    for part in [*source.split("."), key]:
+        if isinstance(value, Namespace | dict) and part in value:
+            value = value[part]
+        else:
+            return None
+    return value
+
+
+def check_linked_values(argv: list[str], cfg: Namespace) -> None:
+    """Refuse a model ``n_mels``/``hop_length``/``num_steps`` that differs from the value it is
+    linked from (``data.features``, ``sampler.init_args``).
 
     Raises:
         SpecError: naming the key, both values and where the model's value was given.
     """
-    for key, (value, where) in _explicit_model_features(argv).items():
-        feature = cfg.data.features[key]
-        if value != feature:
+    sources = {key: source for source, key in LINKS}
+    for key, (value, where) in _explicit_model_values(argv).items():
+        linked = _linked_source(cfg, sources[key], key)
+        if linked is not None and value != linked:
             raise SpecError(
-                f"{where}: model.init_args.{key} is {value!r} but data.features.{key} is "
-                f"{feature!r}: set {key} once, under data.features (the model takes it from there)"
+                f"{where}: model.init_args.{key} is {value!r} but {sources[key]}.{key} is "
+                f"{linked!r}: set {key} once, under {sources[key]} (the model takes it from there)"
             )

@@ -7,10 +7,10 @@ import sys
 from jsonargparse import ArgumentParser, Namespace
 
 from vocfw.cli import commands
-from vocfw.cli.config_guard import check_config_classes, check_linked_features
+from vocfw.cli.config_guard import check_config_classes, check_linked_values
 from vocfw.cli.parser import build_parser
 from vocfw.core.registry import Registry, build_registry
-from vocfw.core.train_loop import TrainingDivergedError
+from vocfw.core.train.loop import TrainingDivergedError
 
 # Errors that describe bad input or state (OSError: unreadable or unwritable files, a full
 # disk); shown as one message line, not a traceback.
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         check_config_classes(argv, registry)
         cfg = parser.parse_args(argv)
         if command in EXPERIMENTS:
-            check_linked_features(argv, cfg[command])
+            check_linked_values(argv, cfg[command])
         return dispatch(cfg, experiments, registry)
     except USER_ERRORS as exc:
         print(f"vocfw {command}: error: {exc}", file=sys.stderr)
@@ -70,7 +70,7 @@ def dispatch(cfg: Namespace, experiments: dict[str, ArgumentParser], registry: R
     if command == "convert":
         return commands.run_convert(sub)
     if command == "demo":
-        return commands.run_demo(sub)
+        return commands.run_demo(sub, main)
     return commands.run_plugins(sub, registry)
 
 

@@ -6,25 +6,31 @@ named in a config by its short class name (``DiffWave``, ``DDPM``).
 
 from __future__ import annotations
 
-from typing import Literal
+from argparse import SUPPRESS
+from collections.abc import Callable
+from typing import Any, Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
+from vocfw.cli.demo import demo
 from vocfw.core import __version__
-from vocfw.core.convert import export_lmnt, import_amphion, import_lmnt
-from vocfw.core.data_config import DataConfig
-from vocfw.core.demo import demo
-from vocfw.core.engine import Trainer
-from vocfw.core.evaluate import evaluate
+from vocfw.core.data.config import DataConfig
+from vocfw.core.evaluate.score import evaluate
+from vocfw.core.infer.predict import predict
 from vocfw.core.model import Vocoder
-from vocfw.core.predict import predict
 from vocfw.core.sampler import Sampler
+from vocfw.core.seed import DEFAULT_SEED
+from vocfw.core.train.trainer import Trainer
 from vocfw.plugins.models.diffwave import DiffWave
+from vocfw.plugins.models.diffwave_convert import export_lmnt, import_amphion, import_lmnt
 from vocfw.plugins.samplers.ddpm import DDPM
 
 DEFAULT_MODEL = {"class_path": f"{DiffWave.__module__}.{DiffWave.__name__}"}
 DEFAULT_SAMPLER = {"class_path": f"{DDPM.__module__}.{DDPM.__name__}"}
-SHARED_FEATURES = ("n_mels", "hop_length")
+# (source, key): model.init_args.{key} is linked from {source}.{key}
+LINKS = (("data.features", "n_mels"), ("data.features", "hop_length"),
+         ("sampler.init_args", "num_steps"))
+PARSER_KEYS = {"help", "config", "print_config"}
 
 
 def _new_parser(description: str) -> ArgumentParser:
@@ -40,51 +46,80 @@ def bare_flags(parser: ArgumentParser) -> ArgumentParser:
     return parser
 
 
-def experiment_parser(description: str) -> ArgumentParser:
-    """The experiment schema shared by ``preprocess`` and ``fit``, so one file serves both.
-
-    Sections: ``data`` (corpora and features), ``model``, ``sampler``, ``trainer``, plus
-    ``seed``, ``name``, ``resume_type``, ``checkpoint``, ``overwrite`` (used by ``fit``) and
-    ``num_workers`` (used by ``preprocess``). The model's mel bands and hop are linked from
-    ``data.features``, so they are set once (a config setting them otherwise is refused).
-    """
+def _experiment_base(description: str) -> ArgumentParser:
     parser = _new_parser(description)
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="experiment config file")
     parser.add_class_arguments(DataConfig, "data")
+    return parser
+
+
+def _top_level_keys(parser: ArgumentParser) -> set[str]:
+    return {action.dest.split(".")[0] for action in parser._actions} - PARSER_KEYS
+
+
+def accept_sections_of(parser: ArgumentParser, other: ArgumentParser) -> ArgumentParser:
+    """Let ``parser`` read an experiment file written for ``other`` too: the sections only
+    ``other`` reads are accepted and ignored, and neither listed in help nor printed."""
+    for key in sorted(_top_level_keys(other) - _top_level_keys(parser)):
+        parser.add_argument(f"--{key}", type=Any, default=None, help=SUPPRESS)
+    return parser
+
+
+def fit_parser() -> ArgumentParser:
+    """The schema of ``fit``: ``data``, ``model``, ``sampler``, ``trainer``, ``seed``, ``name``,
+    ``resume_type``, ``checkpoint`` and ``overwrite``.
+
+    The model's mel bands and hop are linked from ``data.features`` and its diffusion step count
+    from ``sampler``, so each is set once (a config setting them otherwise is refused).
+    """
+    parser = _experiment_base("Train a vocoder")
     parser.add_subclass_arguments(Vocoder, "model", required=True)
     parser.add_subclass_arguments(Sampler, "sampler", required=True)
     parser.add_class_arguments(Trainer, "trainer")
     parser.set_defaults(model=DEFAULT_MODEL, sampler=DEFAULT_SAMPLER)
-    for key in SHARED_FEATURES:
-        parser.link_arguments(f"data.features.{key}", f"model.init_args.{key}")
-    parser.add_argument("--seed", type=int, default=114514, help="random seed")
-    parser.add_argument("--name", type=str | None, default=None, help="run name (fit)")
+    for source, key in LINKS:
+        parser.link_arguments(f"{source}.{key}", f"model.init_args.{key}")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
+    parser.add_argument("--name", type=str | None, default=None, help="run name")
     parser.add_argument(
         "--resume_type", type=Literal["resume", "finetune"] | None, default=None,
-        help="fit: 'resume' continues a run exactly; 'finetune' starts from its weights only",
+        help="'resume' continues a run exactly; 'finetune' starts from its weights only",
     )
     parser.add_argument(
         "--checkpoint", type=str | None, default=None,
-        help="fit: checkpoint folder, checkpoint/ folder or run directory to resume or finetune",
+        help="checkpoint folder, checkpoint/ folder or run directory to resume or finetune",
     )
     parser.add_argument(
         "--overwrite", type=bool, default=False,
-        help="fit: replace the run already in {trainer.log_dir}/{name} instead of refusing",
-    )
-    parser.add_argument(
-        "--num_workers", type=int, default=1, help="preprocess: feature-extraction processes"
-    )
-    parser.add_argument(
-        "--device", type=str, default="cpu", help="preprocess: device for mel extraction"
+        help="replace the run already in {trainer.log_dir}/{name} instead of refusing",
     )
     return bare_flags(parser)
 
 
-def function_parser(function, description: str) -> ArgumentParser:
-    """A subcommand whose options are one function's documented parameters."""
+def preprocess_parser() -> ArgumentParser:
+    """The schema of ``preprocess``: ``data``, ``num_workers`` and ``device``."""
+    parser = _experiment_base("Corpora as downloaded -> training-ready features")
+    parser.add_argument("--num_workers", type=int, default=1, help="feature-extraction processes")
+    parser.add_argument("--device", type=str, default="cpu", help="device for mel extraction")
+    return bare_flags(parser)
+
+
+def experiment_parsers() -> dict[str, ArgumentParser]:
+    """``preprocess`` and ``fit``, each reading only its own options but accepting the whole
+    experiment file, so one file serves both."""
+    preprocess, fit = preprocess_parser(), fit_parser()
+    accept_sections_of(fit, preprocess)
+    accept_sections_of(preprocess, fit)
+    return {"preprocess": preprocess, "fit": fit}
+
+
+def function_parser(
+    function: Callable, description: str, skip: set[str] | None = None
+) -> ArgumentParser:
+    """A subcommand whose options are one function's documented parameters (but ``skip``)."""
     parser = _new_parser(description)
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="options file")
-    parser.add_function_arguments(function, as_group=False)
+    parser.add_function_arguments(function, as_group=False, skip=skip)
     return bare_flags(parser)
 
 
@@ -93,10 +128,7 @@ def build_parser() -> tuple[ArgumentParser, dict[str, ArgumentParser]]:
     parser = _new_parser("vocfw: train and run diffusion neural vocoders")
     parser.add_argument("--version", action="version", version=f"vocfw {__version__}")
     commands = parser.add_subcommands(dest="command")
-    experiments = {
-        "preprocess": experiment_parser("Corpora as downloaded -> training-ready features"),
-        "fit": experiment_parser("Train a vocoder"),
-    }
+    experiments = experiment_parsers()
     commands.add_subcommand(
         "preprocess", experiments["preprocess"],
         help="extract features from the corpora in data.datasets",
@@ -120,7 +152,7 @@ def build_parser() -> tuple[ArgumentParser, dict[str, ArgumentParser]]:
     formats.add_subcommand("export-lmnt", function_parser(export_lmnt, "Export to lmnt"),
                            help="vocfw run or checkpoint -> lmnt-com/diffwave weights.pt")
     commands.add_subcommand(
-        "demo", function_parser(demo, "The whole job on a generated demo corpus"),
+        "demo", function_parser(demo, "The whole job on a generated demo corpus", {"command"}),
         help="generate a demo corpus, then preprocess, fit, predict and evaluate",
     )
     plugins = _new_parser("List the discovered plugins and what they registered")

@@ -94,6 +94,35 @@ def write_json(target: Path | str, obj: Any) -> None:
     write_text(target, json_text(obj))
 
 
+def write_text_if_changed(path: Path, text: str) -> bool:
+    """Atomically write ``text`` to ``path`` unless the file already holds exactly that.
+
+    Args:
+        path: target file.
+        text: its new content.
+
+    Returns:
+        ``True`` when the file was (re)written.
+    """
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_text(path, text)
+    return True
+
+
+def write_json_if_changed(path: Path, obj: Any) -> bool:
+    """Atomically write ``obj`` as JSON unless the file already holds the same text.
+
+    Args:
+        path: target file.
+        obj: JSON-serialisable content.
+
+    Returns:
+        ``True`` when the file was (re)written.
+    """
+    return write_text_if_changed(path, json_text(obj))
+
+
 def save_npy(target: Path | str, array: np.ndarray) -> None:
     """Save a NumPy array atomically."""
     _write_with(target, "wb", lambda f: np.save(f, array))

@@ -13,12 +13,12 @@ spec read from disk never makes Python import a module.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonargparse import ArgumentParser, Namespace
 
-from vocfw.core.features import MelConfig
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.model import Vocoder
 from vocfw.core.registry import Registry, build_registry
 from vocfw.core.sampler import Sampler
@@ -33,11 +33,12 @@ class SpecError(ValueError):
 
 @dataclass
 class Components:
-    """A vocoder's features, network and diffusion process, built together."""
+    """A vocoder's features, network and diffusion process, built together from one spec."""
 
     features: MelConfig
     model: Vocoder
     sampler: Sampler
+    spec: dict = field(default_factory=dict)  # the normalised spec they were built from
 
 
 def _plain(value: Any) -> Any:
@@ -140,12 +141,48 @@ def checked_spec(
     return {"features": features, **parts}
 
 
-def _parser() -> ArgumentParser:
+def _parser(parts: tuple[str, ...] = ("features", *PARTS)) -> ArgumentParser:
     parser = ArgumentParser(exit_on_error=False)
-    parser.add_class_arguments(MelConfig, "features")
-    parser.add_subclass_arguments(Vocoder, "model", required=True)
-    parser.add_subclass_arguments(Sampler, "sampler", required=True)
+    if "features" in parts:
+        parser.add_class_arguments(MelConfig, "features")
+    if "model" in parts:
+        parser.add_subclass_arguments(Vocoder, "model", required=True)
+    if "sampler" in parts:
+        parser.add_subclass_arguments(Sampler, "sampler", required=True)
     return parser
+
+
+def _parse(spec: dict, where: str, parts: tuple[str, ...]) -> tuple[ArgumentParser, Namespace]:
+    """Parse checked ``parts`` of a spec with jsonargparse, every default filled in.
+
+    Raises:
+        SpecError: an unknown argument or value (with jsonargparse's message), or a model and
+            sampler that disagree on the diffusion step count.
+    """
+    parser = _parser(parts)
+    try:
+        cfg = parser.parse_object({part: spec[part] for part in parts})
+    except Exception as exc:  # jsonargparse raises its own error types
+        raise SpecError(f"{where}: invalid model/sampler/features spec: {one_line(exc)}") from None
+    return parser, cfg
+
+
+def check_shared_steps(model: dict, sampler: dict, where: str) -> None:
+    """Refuse a model and sampler whose ``num_steps`` (the training step count) differ.
+
+    The step count belongs to the sampler; a model that embeds the steps must be built with the
+    same count (the command line links it from ``sampler.init_args.num_steps``).
+
+    Raises:
+        SpecError: both take ``num_steps`` and the values differ.
+    """
+    model_steps = model.get("init_args", {}).get("num_steps")
+    sampler_steps = sampler.get("init_args", {}).get("num_steps")
+    if None not in (model_steps, sampler_steps) and model_steps != sampler_steps:
+        raise SpecError(
+            f"{where}: model.init_args.num_steps is {model_steps} but sampler.init_args.num_steps "
+            f"is {sampler_steps}: set num_steps once, under sampler (the model takes it from there)"
+        )
 
 
 def normalise_spec(spec: dict, where: str = "component spec") -> dict:
@@ -156,34 +193,63 @@ def normalise_spec(spec: dict, where: str = "component spec") -> dict:
         where: the file (or other source) named in errors.
 
     Raises:
-        SpecError: an unregistered class, a malformed spec, or an unknown argument or value
-            (with jsonargparse's message).
+        SpecError: an unregistered class, a malformed spec, an unknown argument or value
+            (with jsonargparse's message), or a model and sampler with different step counts.
     """
-    spec = checked_spec(spec, where)
-    parser = _parser()
-    try:
-        cfg = parser.parse_object(spec)
-    except Exception as exc:  # jsonargparse raises its own error types
-        raise SpecError(f"{where}: invalid model/sampler/features spec: {one_line(exc)}") from None
-    return _plain({key: cfg[key] for key in ("features", "model", "sampler")})
+    return _normalised(spec, where)[2]
 
 
-def build_components(spec: dict, where: str = "component spec") -> Components:
-    """Instantiate features, model and sampler from a spec (see :func:`normalise_spec`)."""
-    spec = checked_spec(spec, where)
-    parser = _parser()
+def _normalised(spec: dict, where: str) -> tuple[ArgumentParser, Namespace, dict]:
+    """The parser, the parsed spec and its plain normalised form (see :func:`normalise_spec`)."""
+    parts = ("features", *PARTS)
+    parser, cfg = _parse(checked_spec(spec, where), where, parts)
+    normal = _plain({part: cfg[part] for part in parts})
+    check_shared_steps(normal["model"], normal["sampler"], where)
+    return parser, cfg, normal
+
+
+def _instantiate(parser: ArgumentParser, cfg: Namespace, where: str) -> Namespace:
     try:
-        cfg = parser.instantiate(parser.parse_object(spec))
-    except Exception as exc:
+        return parser.instantiate(cfg)
+    except Exception as exc:  # the classes' own checks raise many error types
         raise SpecError(
             f"{where}: cannot build the model/sampler/features spec: {one_line(exc)}"
         ) from None
-    features = cfg.features if isinstance(cfg.features, MelConfig) else MelConfig(**cfg.features)
-    model, sampler = cfg.model, cfg.sampler
+
+
+def build_components(spec: dict, where: str = "component spec") -> Components:
+    """Instantiate features, model and sampler from a spec (see :func:`normalise_spec`); the
+    result keeps the normalised spec."""
+    parser, cfg, normal = _normalised(spec, where)
+    built = _instantiate(parser, cfg, where)
+    features = built.features
+    features = features if isinstance(features, MelConfig) else MelConfig(**features)
+    model, sampler = built.model, built.sampler
     if model.n_mels != features.n_mels or model.hop_length != features.hop_length:
         raise SpecError(
             f"{where}: model {type(model).__name__} expects {model.n_mels} mel bands and hop "
             f"{model.hop_length}, but the features have {features.n_mels} bands and hop "
             f"{features.hop_length}"
         )
-    return Components(features, model, sampler)
+    return Components(features, model, sampler, normal)
+
+
+def build_sampler(components: Components, sampler: dict, where: str) -> Sampler:
+    """Build another sampler for built ``components`` and record it in ``components.spec``.
+
+    Args:
+        components: a vocoder built by :func:`build_components`.
+        sampler: the new sampler's ``{"class_path", "init_args"}``; its class must be
+            registered.
+        where: the source named in errors.
+
+    Raises:
+        SpecError: an unregistered class, bad arguments, or a step count other than the model's.
+    """
+    checked = checked_spec({**components.spec, "sampler": sampler}, where)
+    parser, cfg = _parse(checked, where, ("sampler",))
+    normal = _plain(cfg["sampler"])
+    check_shared_steps(components.spec["model"], normal, where)
+    components.sampler = _instantiate(parser, cfg, where).sampler
+    components.spec = {**components.spec, "sampler": normal}
+    return components.sampler

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vocfw.core.audio import AudioError, load_audio, resample
+from vocfw.core.audio.io import AudioError, load_audio, resample
 
 
 @pytest.mark.parametrize(

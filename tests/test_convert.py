@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from vocfw.core.checkpoint import load_components, save_weights
-from vocfw.core.convert import ConversionError, export_lmnt, import_amphion, import_lmnt
+from vocfw.core.runs.checkpoint import load_components, save_weights
 from vocfw.plugins.models.diffwave import DiffWave
+from vocfw.plugins.models.diffwave_convert import (
+    ConversionError,
+    export_lmnt,
+    import_amphion,
+    import_lmnt,
+)
 
 SMALL = {"residual_layers": 3, "residual_channels": 8, "dilation_cycle_length": 2}
 

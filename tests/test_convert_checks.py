@@ -11,16 +11,16 @@ import torch
 import yaml
 
 from vocfw.cli.main import main
-from vocfw.core.checkpoint import (
+from vocfw.core.audio.mel import MelConfig
+from vocfw.core.runs.checkpoint import (
     COMPONENTS_FILE,
     load_components,
     resolve_checkpoint,
     save_weights,
 )
-from vocfw.core.convert import ConversionError, import_amphion, import_lmnt
-from vocfw.core.features import MelConfig
 from vocfw.core.testing.processed import write_processed_dataset
 from vocfw.plugins.models.diffwave import DiffWave
+from vocfw.plugins.models.diffwave_convert import ConversionError, import_amphion, import_lmnt
 
 SMALL = {"residual_layers": 3, "residual_channels": 8, "dilation_cycle_length": 2}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vocfw.core.audio import audio_duration
+from vocfw.core.audio.io import audio_duration
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
 from vocfw.core.testing.fixture import CorpusFixture, phrases, write_audio
 from vocfw.core.testing.segmented_trees import BUILDERS, CSD_SONGS

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vocfw.core.features import MelConfig, MelSpectrogram
+from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.testing.fixture import tone
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.samplers.ddpm import DDPM, align_steps

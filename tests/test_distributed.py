@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from vocfw.core.checkpoint import load_components, resolve_checkpoint
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import normalise_spec
-from vocfw.core.features import MelConfig
+from vocfw.core.runs.checkpoint import load_components, resolve_checkpoint
+from vocfw.core.runs.train_state import STATE_FILE
 from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
-from vocfw.core.train_state import STATE_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -27,10 +27,10 @@ FEATURES = MelConfig(n_mels=20)
 DRIVER = """
 import json, os, sys
 from pathlib import Path
-from vocfw.core import training_data
-from vocfw.core.data_config import DataConfig
-from vocfw.core.engine import Trainer
-from vocfw.core.features import MelConfig
+from vocfw.core.data import dataset as training_data
+from vocfw.core.data.config import DataConfig
+from vocfw.core.train.trainer import Trainer
+from vocfw.core.audio.mel import MelConfig
 
 root = Path(sys.argv[1])
 rank = os.environ["RANK"]

@@ -11,14 +11,14 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from vocfw.core import training_data
-from vocfw.core.checkpoint import load_components, resolve_checkpoint
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import normalise_spec
-from vocfw.core.data_config import DataConfig
-from vocfw.core.engine import Trainer, TrainingDivergedError
-from vocfw.core.features import MelConfig
+from vocfw.core.data import dataset as training_data
+from vocfw.core.data.config import DataConfig
+from vocfw.core.runs.checkpoint import load_components, resolve_checkpoint
+from vocfw.core.runs.train_state import STATE_FILE, prune_checkpoints
 from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
-from vocfw.core.train_state import STATE_FILE, prune_checkpoints
+from vocfw.core.train.trainer import Trainer, TrainingDivergedError
 from vocfw.plugins.samplers.ddpm import DDPM
 
 FEATURES = MelConfig(n_mels=20)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vocfw.core.evaluate import METRICS, evaluate
+from vocfw.core.evaluate.score import METRICS, evaluate
 from vocfw.core.testing.fixture import phrases, write_audio
 
 RATE = 16000

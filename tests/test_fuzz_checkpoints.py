@@ -16,12 +16,17 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vocfw.core.checkpoint import COMPONENTS_FILE, CheckpointError, load_components, save_weights
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import SpecError, normalise_spec
-from vocfw.core.convert import ConversionError, import_amphion, import_lmnt
-from vocfw.core.features import MelConfig
+from vocfw.core.runs.checkpoint import (
+    COMPONENTS_FILE,
+    CheckpointError,
+    load_components,
+    save_weights,
+)
 from vocfw.core.testing.processed import tiny_diffwave_spec
 from vocfw.plugins.models.diffwave import DiffWave
+from vocfw.plugins.models.diffwave_convert import ConversionError, import_amphion, import_lmnt
 
 NAMED_ERRORS = (CheckpointError, SpecError, ConversionError)
 FUZZ = settings(max_examples=40, deadline=None, database=None,

@@ -18,15 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from vocfw.core.audio import load_audio
-from vocfw.core.data_config import DataConfig
+from vocfw.core.audio.io import load_audio
+from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.data.config import DataConfig
+from vocfw.core.data.dataset import Item, list_items, load_item
+from vocfw.core.data.layout import feature_differences, read_split
 from vocfw.core.errors import VocfwError
-from vocfw.core.features import MelConfig, MelSpectrogram, feature_differences
-from vocfw.core.predict_inputs import Input, load_input
+from vocfw.core.infer.inputs import Input, load_input
 from vocfw.core.registry import build_registry
 from vocfw.core.testing import segmented_trees, whole_file_trees
 from vocfw.core.testing.fixture import CorpusFixture
-from vocfw.core.training_data import Item, list_items, load_item, read_split
 
 FEATURES = MelConfig(sample_rate=16000, n_mels=20, f_max=8000.0)
 EXTRACTOR = MelSpectrogram(FEATURES)

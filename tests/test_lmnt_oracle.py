@@ -11,11 +11,11 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from vocfw.core.checkpoint import load_components
-from vocfw.core.convert import export_lmnt, import_lmnt
-from vocfw.core.features import MelConfig, MelSpectrogram
+from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.runs.checkpoint import load_components
 from vocfw.core.testing.fixture import tone
 from vocfw.plugins.models.diffwave import DiffWave
+from vocfw.plugins.models.diffwave_convert import export_lmnt, import_lmnt
 from vocfw.plugins.samplers.ddpm import DDPM
 
 diffwave = pytest.importorskip("diffwave")

@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy.signal import get_window
 
-from vocfw.core.extract import batched_mels
-from vocfw.core.features import MelConfig, MelSpectrogram
+from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.data.extract import batched_mels
 from vocfw.core.testing.fixture import tone
 
 

@@ -12,10 +12,10 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
-from vocfw.core.checkpoint import save_weights, write_components
+from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.components import build_components, normalise_spec
-from vocfw.core.features import MelConfig, MelSpectrogram
-from vocfw.core.predict import REPORT_FILE, predict
+from vocfw.core.infer.predict import REPORT_FILE, predict
+from vocfw.core.runs.checkpoint import save_weights, write_components
 from vocfw.core.testing.fixture import tone, write_audio
 
 RATE = 16000

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import vocfw.core.preprocess as engine
+import vocfw.core.data.preprocess as engine
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
-from vocfw.core.data_config import DataConfig
-from vocfw.core.features import MelConfig
-from vocfw.core.preprocess import FeaturesMismatchError, preprocess
+from vocfw.core.data.config import DataConfig
+from vocfw.core.data.preprocess import FeaturesMismatchError, preprocess
 from vocfw.core.registry import Registry
 from vocfw.core.testing.fixture import tone, write_audio
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vocfw.core.data_config import DataConfig
-from vocfw.core.preprocess import preprocess
+from vocfw.core.data.config import DataConfig
+from vocfw.core.data.preprocess import preprocess
 from vocfw.core.registry import build_registry
 from vocfw.core.testing.fixture import CorpusFixture
 from vocfw.core.testing.segmented_trees import BUILDERS as SEGMENTED

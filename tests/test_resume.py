@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from vocfw.core.checkpoint import load_weights, resolve_checkpoint
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import normalise_spec
-from vocfw.core.data_config import DataConfig
-from vocfw.core.engine import Trainer
-from vocfw.core.features import MelConfig
+from vocfw.core.data.config import DataConfig
+from vocfw.core.runs.checkpoint import load_weights, resolve_checkpoint
+from vocfw.core.runs.train_state import STATE_FILE
 from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
-from vocfw.core.train_state import STATE_FILE
+from vocfw.core.train.trainer import Trainer
 
 FEATURES = MelConfig(n_mels=20)
 SPEC = normalise_spec(tiny_diffwave_spec(FEATURES))
@@ -64,9 +64,9 @@ def test_resume_is_bitwise_identical(data: DataConfig, tmp_path: Path, half: int
 DRIVER = """
 import json, sys
 from pathlib import Path
-from vocfw.core.data_config import DataConfig
-from vocfw.core.engine import Trainer
-from vocfw.core.features import MelConfig
+from vocfw.core.data.config import DataConfig
+from vocfw.core.train.trainer import Trainer
+from vocfw.core.audio.mel import MelConfig
 
 root = Path(sys.argv[1])
 spec = json.loads((root / "spec.json").read_text())

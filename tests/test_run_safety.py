@@ -16,19 +16,19 @@ import yaml
 
 from vocfw.cli.main import main
 from vocfw.core import atomic
-from vocfw.core.checkpoint import (
+from vocfw.core.audio.mel import MelConfig
+from vocfw.core.components import normalise_spec
+from vocfw.core.data.config import DataConfig
+from vocfw.core.runs.checkpoint import (
     COMPONENTS_FILE,
     CheckpointError,
     load_components,
     load_weights,
     save_weights,
 )
-from vocfw.core.components import normalise_spec
-from vocfw.core.data_config import DataConfig
-from vocfw.core.engine import Trainer
-from vocfw.core.features import MelConfig
+from vocfw.core.runs.train_state import OPTIMIZER_FILE, load_training_state
 from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
-from vocfw.core.train_state import OPTIMIZER_FILE, load_training_state
+from vocfw.core.train.trainer import Trainer
 
 FEATURES = MelConfig(n_mels=20)
 SPEC = normalise_spec(tiny_diffwave_spec(FEATURES))
@@ -172,7 +172,7 @@ def test_a_full_disk_is_one_line_naming_the_file(
     torch.save({"model": tiny_state()}, source)
     with monkeypatch.context() as patch:
         patch.setattr(atomic.os, "fsync", no_space)
-        patch.setattr("vocfw.core.checkpoint.save_file", lambda *a: no_space(0))
+        patch.setattr("vocfw.core.runs.checkpoint.save_file", lambda *a: no_space(0))
         code = main(["convert", "lmnt", "--checkpoint", str(source),
                      "--output", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()

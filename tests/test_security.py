@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from vocfw.cli.main import main
-from vocfw.core.checkpoint import COMPONENTS_FILE, load_components, save_weights
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import SpecError, normalise_spec
-from vocfw.core.features import MelConfig
+from vocfw.core.runs.checkpoint import COMPONENTS_FILE, load_components, save_weights
 from vocfw.core.testing.processed import tiny_diffwave_spec
 from vocfw.plugins.models.diffwave import DiffWave
 
@@ -74,9 +74,9 @@ def test_unregistered_class_paths_are_refused_and_never_imported(tmp_path: Path)
         write_run(tmp_path / f"run{k}", **{f"{part}_path": path})
     script = textwrap.dedent(f"""
         import sys
-        from vocfw.core.checkpoint import load_components
+        from vocfw.core.runs.checkpoint import load_components
         from vocfw.core.components import SpecError
-        from vocfw.core.convert import export_lmnt
+        from vocfw.plugins.models.diffwave_convert import export_lmnt
         for k in range({len(UNREGISTERED)}):
             for load in (load_components, lambda run: export_lmnt(run, "out.pt")):
                 try:
@@ -123,7 +123,7 @@ def test_a_string_spec_is_never_opened(tmp_path: Path) -> None:
     spec["model"] = str(pipe)
     write_run(tmp_path / "run", raw=json.dumps(spec))
     script = textwrap.dedent("""
-        from vocfw.core.checkpoint import load_components
+        from vocfw.core.runs.checkpoint import load_components
         from vocfw.core.components import SpecError
         try:
             load_components("run")

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from vocfw.core.data_config import DataConfig
-from vocfw.core.features import MelConfig
-from vocfw.core.testing.processed import write_processed_dataset
-from vocfw.core.training_data import (
+from vocfw.core.audio.mel import MelConfig
+from vocfw.core.data.config import DataConfig
+from vocfw.core.data.dataset import (
     CropDataset,
     EpochSampler,
-    TrainingDataError,
     eval_items,
     list_items,
 )
+from vocfw.core.data.layout import TrainingDataError
+from vocfw.core.testing.processed import write_processed_dataset
 
 FEATURES = MelConfig(n_mels=20)
 CROP = 8

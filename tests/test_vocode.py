@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import Components, build_components
-from vocfw.core.features import MelConfig
-from vocfw.core.model import Vocoder
-from vocfw.core.sampler import Sampler
-from vocfw.core.vocode import (
+from vocfw.core.infer.vocode import (
     PAD_FRAMES,
     MelError,
     check_mel,
@@ -19,6 +17,8 @@ from vocfw.core.vocode import (
     plan_chunks,
     vocode,
 )
+from vocfw.core.model import Vocoder
+from vocfw.core.sampler import Sampler
 
 N_MELS = 20
 HOP = 256

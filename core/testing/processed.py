@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vocfw.core.features import FEATURES_FILE, MelConfig, MelSpectrogram
+from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.data.layout import (
+    AUDIOS_DIR,
+    FEATURES_FILE,
+    MELS_DIR,
+    audio_path,
+    mel_path,
+    split_file,
+)
 from vocfw.core.testing.fixture import tone
 
 
@@ -32,8 +40,8 @@ def write_processed_dataset(
         The dataset folder.
     """
     folder = processed_dir / dataset
-    (folder / "mels").mkdir(parents=True, exist_ok=True)
-    (folder / "audios").mkdir(parents=True, exist_ok=True)
+    for sub in (MELS_DIR, AUDIOS_DIR):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
     extractor = MelSpectrogram(features)
     index = 0
     for split, seconds_list in durations.items():
@@ -43,12 +51,12 @@ def write_processed_dataset(
             audio = tone(seconds, features.sample_rate, freq=150.0 + 37.0 * (seed + i),
                          seed=seed + i)
             mel = extractor(torch.from_numpy(audio)).numpy()  # (M, T)
-            np.save(folder / "mels" / f"{uid}.npy", mel.astype(np.float32))
-            np.save(folder / "audios" / f"{uid}.npy", audio)
+            np.save(mel_path(folder, uid), mel.astype(np.float32))
+            np.save(audio_path(folder, uid), audio)
             records.append({"Dataset": dataset, "Singer": f"{dataset}_singer", "Uid": uid,
                             "Path": f"{uid}.wav", "Duration": seconds, "index": index})
             index += 1
-        (folder / f"{split}.json").write_text(json.dumps(records, indent=4), encoding="utf-8")
+        (folder / split_file(split)).write_text(json.dumps(records, indent=4), encoding="utf-8")
     (folder / FEATURES_FILE).write_text(json.dumps(features.to_dict()), encoding="utf-8")
     return folder
 

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from vocfw.core.audio import AudioError, audio_duration
+from vocfw.core.audio.io import AudioError, audio_duration
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
 
 LANGUAGES = ("english", "korean")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from vocfw.core.audio import AUDIO_EXTENSIONS
+from vocfw.core.audio.io import AUDIO_EXTENSIONS
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vocfw.core.audio import AudioError, audio_info
+from vocfw.core.audio.io import AudioError, audio_info
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
 
 TEST_SONGS = frozenset({"421", "424", "431"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vocfw.core.audio import AudioError
+from vocfw.core.audio.io import AudioError
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
 from vocfw.plugins.datasets.slicer import Slicer, silence_segments
 

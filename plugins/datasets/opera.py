@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vocfw.core.audio import AudioError, list_audio_files
+from vocfw.core.audio.io import AudioError, list_audio_files
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
 from vocfw.plugins.datasets.slicer import Slicer, silence_segments
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from vocfw.core.audio import AudioError, audio_info, load_audio
+from vocfw.core.audio.io import AudioError, audio_info, load_audio
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
 
 CORPUS_FOLDER = "PJS_corpus_ver1.1"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vocfw.core.audio import AudioError, audio_info, load_audio
+from vocfw.core.audio.io import AudioError, audio_info, load_audio
 
 _BLOCK_SAMPLES = 1 << 22
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from vocfw.core.audio import AUDIO_EXTENSIONS
+from vocfw.core.audio.io import AUDIO_EXTENSIONS
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
 
 AUDIO_DIR = "wav48_silence_trimmed"

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.model import Vocoder
 
 EMBEDDING_DIM = 128
@@ -178,12 +179,14 @@ class DiffWave(Vocoder):
     """The DiffWave vocoder network (lmnt-com/diffwave layout and state-dict keys).
 
     Args:
-        n_mels: mel bands of the conditioning spectrogram.
-        hop_length: samples per mel frame; the upsampler strides multiply to it.
+        n_mels: mel bands of the conditioning spectrogram (linked from ``data.features``).
+        hop_length: samples per mel frame; the upsampler strides multiply to it (linked from
+            ``data.features``).
         residual_layers: number of residual layers L.
         residual_channels: channels C of the residual stream.
         dilation_cycle_length: layer i uses dilation 2 ** (i mod this).
-        num_steps: diffusion steps the model is trained with (rows of the step-embedding table).
+        num_steps: diffusion steps the model is trained with (rows of the step-embedding table;
+            linked from ``sampler.init_args.num_steps``).
 
     Attributes:
         condition_cache_bytes: most bytes :meth:`condition` spends on precomputed conditioner
@@ -194,8 +197,8 @@ class DiffWave(Vocoder):
 
     def __init__(
         self,
-        n_mels: int = 100,
-        hop_length: int = 256,
+        n_mels: int = MelConfig.n_mels,
+        hop_length: int = MelConfig.hop_length,
         residual_layers: int = 30,
         residual_channels: int = 64,
         dilation_cycle_length: int = 10,

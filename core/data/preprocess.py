@@ -13,7 +13,6 @@ One processed folder holds features of one :class:`MelConfig` only (kept in ``fe
 from __future__ import annotations
 
 import multiprocessing
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,13 +20,20 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from vocfw.core.atomic import TMP_PREFIX, json_text
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.corpus import Utterance
-from vocfw.core.data_config import DataConfig
-from vocfw.core.extract import ExtractTask, extract, init_worker, measure_many
-from vocfw.core.features import FEATURES_FILE, MelConfig, feature_differences
-from vocfw.core.metadata import record, write_metadata, write_text_if_changed
-from vocfw.core.preprocess_report import DatasetSummary, PreprocessSummary, Skip, write_report
+from vocfw.core.data.config import DataConfig
+from vocfw.core.data.extract import ExtractTask, extract, init_worker, measure_many
+from vocfw.core.data.layout import (
+    FEATURES_FILE,
+    feature_differences,
+    has_feature_files,
+    is_extracted,
+    remove_stale_temporaries,
+    write_features,
+)
+from vocfw.core.data.metadata import record, write_metadata
+from vocfw.core.data.report import DatasetSummary, PreprocessSummary, Skip, write_report
 from vocfw.core.registry import Registry
 
 T = TypeVar("T")
@@ -37,7 +43,7 @@ CHUNK_SECONDS = 60.0
 CHUNK_ITEMS = 32
 # modules a worker needs, imported once by the fork server (librosa.core.audio is where
 # librosa's resampler lives; librosa imports it lazily on first use)
-WORKER_PRELOAD = ("vocfw.core.extract", "librosa.core.audio")
+WORKER_PRELOAD = ("vocfw.core.data.extract", "librosa.core.audio")
 
 __all__ = ["FeaturesMismatchError", "PreprocessSummary", "preprocess"]
 
@@ -62,21 +68,11 @@ def _check_features(out_dir: Path, config: MelConfig) -> None:
         )
     if differences is not None:
         return
-    if any(any((out_dir / sub).glob("*.npy")) for sub in ("mels", "audios")):
+    if has_feature_files(out_dir):
         raise FeaturesMismatchError(
             f"{out_dir} holds features of unknown settings (no {FEATURES_FILE}); {advice}"
         )
-    write_text_if_changed(out_dir / FEATURES_FILE, json_text(config.to_dict()))
-
-
-def _remove_stale_temporaries(out_dir: Path) -> None:
-    """Delete ``.tmp-*`` files a killed run left in the dataset folder and its feature folders."""
-    for folder in (out_dir, out_dir / "mels", out_dir / "audios"):
-        for stale in folder.glob(f"{TMP_PREFIX}*") if folder.is_dir() else ():
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            else:
-                stale.unlink()
+    write_features(out_dir, config)
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -147,11 +143,6 @@ def _chunks(utts: list[Utterance], durations: dict[str, float]) -> list[tuple[Ut
     return chunks
 
 
-def _is_done(utt: Utterance, out_dir: Path) -> bool:
-    name = f"{utt.uid}.npy"
-    return (out_dir / "mels" / name).is_file() and (out_dir / "audios" / name).is_file()
-
-
 def _check_unique(utts: list[Utterance], dataset: str, loader: str) -> None:
     seen: set[str] = set()
     for utt in utts:
@@ -183,9 +174,9 @@ def _extract_missing(
 ) -> list[Skip]:
     """Extract the features of every utterance that lacks one of its two files."""
     out_dir = data.dataset_dir(name)
-    todo = [utt for utt in utts if not _is_done(utt, out_dir)]
+    todo = [utt for utt in utts if not is_extracted(out_dir, utt.uid)]
     tasks = [
-        ExtractTask(chunk, data.features, out_dir / "mels", out_dir / "audios", device)
+        ExtractTask(chunk, data.features, out_dir, device)
         for chunk in _chunks(todo, durations)
     ]
     by_uid = {utt.uid: utt for utt in todo}
@@ -205,7 +196,7 @@ def _process_dataset(
     utts = corpus.utterances()
     _check_unique(utts, name, corpus.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(out_dir)
+    remove_stale_temporaries(out_dir)
     _check_features(out_dir, data.features)
 
     durations, unusable = _measure(utts, data)

@@ -23,10 +23,11 @@ from typing import Literal
 import numpy as np
 import torch
 
+from vocfw.core.audio.npy import REAL_KINDS
 from vocfw.core.components import Components
 from vocfw.core.errors import VocfwError
 from vocfw.core.model import Vocoder
-from vocfw.core.npy import REAL_KINDS
+from vocfw.core.seed import DEFAULT_SEED
 
 MIN_OVERLAP_FRAMES = 4
 PAD_FRAMES = 32  # pieces are padded to a multiple of this many frames
@@ -195,7 +196,7 @@ def vocode(
     mels: Sequence[np.ndarray | torch.Tensor],
     batch_size: int = 4,
     device: str | torch.device = "cpu",
-    seed: int = 114514,
+    seed: int = DEFAULT_SEED,
     keys: Sequence[str] | None = None,
     chunk_frames: int | None = None,
     overlap_frames: int | None = None,

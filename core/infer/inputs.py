@@ -25,12 +25,19 @@ from typing import Literal
 import numpy as np
 import torch
 
-from vocfw.core.audio import AudioError, list_audio_files, load_audio
+from vocfw.core.audio.io import AudioError, list_audio_files, load_audio
+from vocfw.core.audio.mel import MelSpectrogram
+from vocfw.core.audio.npy import read_npy
 from vocfw.core.corpus import SkippedItem
-from vocfw.core.features import MelSpectrogram
-from vocfw.core.npy import read_npy
-from vocfw.core.training_data import TrainingDataError, read_split
-from vocfw.core.vocode import check_mel
+from vocfw.core.data.layout import (
+    MELS_DIR,
+    TEST_SPLIT,
+    TrainingDataError,
+    audio_path,
+    mel_path,
+    read_split,
+)
+from vocfw.core.infer.vocode import check_mel
 
 Mode = Literal["dataset", "feature", "audio"]
 
@@ -87,7 +94,7 @@ def _audio_inputs(audio_dir: Path, exclude: Path | None) -> list[Input]:
 
 def _mel_input(folder: Path, uid: str, source: Path) -> Input:
     """The mel input ``source`` with ``{folder}/audios/{uid}.npy`` if that file exists."""
-    audio = folder / "audios" / f"{uid}.npy"
+    audio = audio_path(folder, uid)
     return Input(uid, source, audio if audio.is_file() else None)
 
 
@@ -98,13 +105,13 @@ def _dataset_inputs(
     inputs = []
     for dataset in datasets:
         folder = processed_dir / dataset
-        meta = folder / "test.json"
+        meta = folder / TEST_SPLIT
         try:
-            uids = [str(entry["Uid"]) for entry in read_split(folder, meta.name)]
+            uids = [str(entry["Uid"]) for entry in read_split(folder, TEST_SPLIT)]
         except TrainingDataError as exc:
             failed.append(SkippedItem(meta, f"cannot read the test split: {exc}"))
             continue
-        inputs += [_mel_input(folder, uid, folder / "mels" / f"{uid}.npy") for uid in uids]
+        inputs += [_mel_input(folder, uid, mel_path(folder, uid)) for uid in uids]
     return inputs
 
 
@@ -140,10 +147,10 @@ def discover(
             raise ValueError("predict --mode dataset needs --datasets (processed dataset names)")
         found = _dataset_inputs(processed_dir, datasets, failed)
     elif mode == "feature":
-        if feature_dir is None or not (feature_dir / "mels").is_dir():
+        if feature_dir is None or not (feature_dir / MELS_DIR).is_dir():
             raise ValueError(f"predict --mode feature needs --feature_dir with a mels/ folder, "
                              f"got {feature_dir}")
-        mels = sorted((feature_dir / "mels").glob("*.npy"))
+        mels = sorted((feature_dir / MELS_DIR).glob("*.npy"))
         found = [_mel_input(feature_dir, uid_of(path), path) for path in mels]
     elif mode == "audio":
         if audio_dir is None or not audio_dir.is_dir():

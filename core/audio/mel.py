@@ -16,20 +16,15 @@ Two styles:
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import librosa
 import torch
 import torchaudio
 from torch import nn
 
-from vocfw.core.errors import MetadataError
-
 LOG_FLOOR = 1e-5
-FEATURES_FILE = "features.json"  # the MelConfig a processed dataset folder was made with
 
 
 @dataclass(frozen=True)
@@ -91,32 +86,6 @@ class MelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def feature_differences(folder: Path, config: MelConfig) -> dict[str, tuple[Any, Any]] | None:
-    """Compare the settings recorded in ``{folder}/features.json`` with ``config``.
-
-    Returns:
-        ``None`` when the folder records no settings, else key -> (stored, wanted) for every
-        setting that differs (a setting missing from the file differs too).
-
-    Raises:
-        MetadataError: the file is not a JSON object; the message names it.
-    """
-    path = folder / FEATURES_FILE
-    if not path.is_file():
-        return None
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MetadataError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(stored, dict):
-        raise MetadataError(f"{path}: expected a JSON object of feature settings")
-    return {
-        key: (stored.get(key), wanted)
-        for key, wanted in config.to_dict().items()
-        if stored.get(key) != wanted
-    }
 
 
 class MelSpectrogram(nn.Module):

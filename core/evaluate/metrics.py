@@ -27,7 +27,7 @@ import torch
 from pesq import PesqError, pesq
 from pystoi import stoi as _stoi
 
-from vocfw.core.features import MelConfig, MelSpectrogram
+from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 
 PESQ_RATE = 16000
 STFT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))

@@ -1,4 +1,4 @@
-"""One training run of :class:`vocfw.core.engine.Trainer`: data, optimizer, loop, checkpoints.
+"""One training run of :class:`~vocfw.core.train.trainer.Trainer`: data, optimizer, loop, saves.
 
 Training draws come from generators seeded by (seed, epoch, position in the epoch, process),
 never from the global RNG, which is what makes a resumed run identical to an uninterrupted one.
@@ -12,47 +12,38 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from vocfw.core.checkpoint import CHECKPOINT_DIR, checkpoint_dirname
 from vocfw.core.components import Components
-from vocfw.core.data_config import DataConfig
-from vocfw.core.train_logging import TrainLogger
-from vocfw.core.train_state import (
+from vocfw.core.data.config import DataConfig
+from vocfw.core.data.dataset import CropDataset, EpochSampler, eval_items, list_items
+from vocfw.core.data.layout import TrainingDataError
+from vocfw.core.runs.checkpoint import CHECKPOINT_DIR, checkpoint_dirname
+from vocfw.core.runs.train_state import (
+    Resumed,
     TrainingSnapshot,
     TrainState,
     prune_checkpoints,
     restore_rng,
     save_checkpoint,
 )
-from vocfw.core.training_data import (
-    CropDataset,
-    EpochSampler,
-    TrainingDataError,
-    eval_items,
-    list_items,
-)
+from vocfw.core.seed import draw_seed
+from vocfw.core.train.logger import TrainLogger
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-    from vocfw.core.engine import Trainer
+    from vocfw.core.train.trainer import Trainer
 
 TRAIN_DRAWS, VALID_DRAWS = 1, 2
 
 
 class TrainingDivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
-
-
-def draw_seed(*keys: int) -> int:
-    """A 32-bit seed mixed from integer keys (NumPy's SeedSequence)."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
 
 
 class TrainingRun:
@@ -64,7 +55,6 @@ class TrainingRun:
         components: features, model (already holding finetune/resume weights) and sampler.
         run_dir: the run directory.
         data: the datasets.
-        spec: the component spec stored with every checkpoint.
         seed: the run seed.
 
     Raises:
@@ -78,10 +68,10 @@ class TrainingRun:
         components: Components,
         run_dir: Path,
         data: DataConfig,
-        spec: dict,
         seed: int,
     ) -> None:
-        self.t, self.acc, self.spec, self.seed = trainer, accelerator, spec, seed
+        self.settings, self.acc, self.seed = trainer, accelerator, seed
+        self.spec = components.spec
         self.features, self.sampler = components.features, components.sampler
         model = components.model
         train_items = list_items(data, "train", self.features, model.n_mels)
@@ -127,26 +117,20 @@ class TrainingRun:
 
     def _loader(self, dataset: CropDataset, sampler: EpochSampler) -> DataLoader:
         return DataLoader(
-            dataset, batch_size=self.t.batch_size, sampler=sampler, drop_last=False,
-            num_workers=self.t.num_workers, pin_memory=self.acc.device.type == "cuda",
+            dataset, batch_size=self.settings.batch_size, sampler=sampler, drop_last=False,
+            num_workers=self.settings.num_workers, pin_memory=self.acc.device.type == "cuda",
         )
 
-    def restore(
-        self,
-        snapshot: TrainingSnapshot,
-        rng_tensors: dict[str, Any],
-        rng_plain: dict[str, Any],
-        source: Path,
-        ema: dict[str, torch.Tensor] | None,
-    ) -> None:
-        """Continue from a checkpoint's training state (its weights are already loaded)."""
+    def restore(self, resumed: Resumed, source: Path) -> None:
+        """Continue from the training state of checkpoint ``source`` (weights already loaded)."""
+        snapshot, ema = resumed.snapshot, resumed.snapshot.ema
         self.optimizer.load_state_dict(snapshot.optimizer)
         self.scheduler.load_state_dict(snapshot.scheduler)
         if snapshot.scaler is not None and self.acc.scaler is not None:
             self.acc.scaler.load_state_dict(snapshot.scaler)
         if self.ema is not None:
             self.ema.load_state_dict(ema if ema is not None else self.net.state_dict())
-        restore_rng(rng_tensors, rng_plain)
+        restore_rng(resumed.rng_tensors, resumed.rng_plain)
         self.state = snapshot.state
         self.last_checkpoint, self.last_saved_step = source, snapshot.state.step
         self.resumed = True
@@ -170,8 +154,8 @@ class TrainingRun:
 
     def _done(self) -> bool:
         st = self.state
-        return st.epoch >= self.t.max_epoch or (
-            self.t.max_steps is not None and st.step >= self.t.max_steps
+        return st.epoch >= self.settings.max_epoch or (
+            self.settings.max_steps is not None and st.step >= self.settings.max_steps
         )
 
     def _generator(self, *keys: int) -> torch.Generator:
@@ -183,7 +167,7 @@ class TrainingRun:
             return
         with torch.no_grad():
             for averaged, current in zip(self.ema.parameters(), self.net.parameters(), strict=True):
-                averaged.lerp_(current, 1.0 - self.t.ema_decay)
+                averaged.lerp_(current, 1.0 - self.settings.ema_decay)
             for averaged, current in zip(self.ema.buffers(), self.net.buffers(), strict=True):
                 averaged.copy_(current)
 
@@ -201,10 +185,11 @@ class TrainingRun:
         if self.acc.is_main_process:
             purge = self.state.step + 1 if self.resumed else None
             self.logger = TrainLogger(self.run_dir, self.features, purge_step=purge)
-        batches = math.ceil(len(self.train_sampler) / self.t.batch_size / self.acc.num_processes)
-        total = math.ceil(batches / self.t.gradient_accumulation_steps) * self.t.max_epoch
-        if self.t.max_steps is not None:
-            total = min(total, self.t.max_steps)
+        s = self.settings
+        batches = math.ceil(len(self.train_sampler) / s.batch_size / self.acc.num_processes)
+        total = math.ceil(batches / s.gradient_accumulation_steps) * s.max_epoch
+        if s.max_steps is not None:
+            total = min(total, s.max_steps)
         bar = tqdm(total=total, initial=self.state.step, unit="step", dynamic_ncols=True,
                    disable=not self.acc.is_main_process)
         stopped = self._done()
@@ -236,14 +221,14 @@ class TrainingRun:
             stop = self._step(batch, stop_requested()) or stop
             if self.acc.sync_gradients:
                 bar.update(1)
-                if st.step % self.t.log_every_steps == 0:
+                if st.step % self.settings.log_every_steps == 0:
                     self._log_step(bar)
-                if self.t.save_every_steps and st.step % self.t.save_every_steps == 0:
+                if self.settings.save_every_steps and st.step % self.settings.save_every_steps == 0:
                     if taken == remaining:
                         self.save_due = True  # saved with the epoch's end state instead
                     else:
                         self._save(st.epoch)
-                if self.t.max_steps is not None and st.step >= self.t.max_steps:
+                if self.settings.max_steps is not None and st.step >= self.settings.max_steps:
                     stop = True
                 if stop:
                     break
@@ -272,7 +257,7 @@ class TrainingRun:
             self.acc.backward(loss)
             if self.acc.sync_gradients:
                 self.grad_norm = float(self.acc.clip_grad_norm_(
-                    self.model.parameters(), self.t.gradient_clip or math.inf
+                    self.model.parameters(), self.settings.gradient_clip or math.inf
                 ))
                 if not math.isfinite(self.grad_norm) and self.acc.scaler is None:
                     self._diverged(f"gradient norm {self.grad_norm}")
@@ -325,7 +310,7 @@ class TrainingRun:
         self.scheduler.step()
         self.epoch_sum, self.epoch_count = 0.0, 0
         st.epoch, st.samples_in_epoch = epoch + 1, 0
-        if epoch % self.t.save_checkpoint_stride == 0 or self.save_due:
+        if epoch % self.settings.save_checkpoint_stride == 0 or self.save_due:
             self._save(epoch, valid_loss=valid_loss)
         self.save_due = False
 
@@ -369,15 +354,15 @@ class TrainingRun:
         if self.acc.is_main_process:
             if not folder.exists():
                 save_checkpoint(folder, self._snapshot(), self.spec)
-            if audio and self.t.eval_audio and self.eval_items:
+            if audio and self.settings.eval_audio and self.eval_items:
                 self.logger.eval_audio(
                     self.ema or self.net, self.sampler, self.eval_items, folder, st.step,
-                    self.t.eval_seconds, self.seed,
+                    self.settings.eval_seconds, self.seed,
                 )
             if valid_loss is not None:
                 self.logger.scalars({"valid/loss": valid_loss}, st.step)
             protect = {st.best_checkpoint} if st.best_checkpoint else set()
-            prune_checkpoints(self.checkpoint_dir, self.t.keep_last, protect)
+            prune_checkpoints(self.checkpoint_dir, self.settings.keep_last, protect)
         self.acc.wait_for_everyone()
         self.last_checkpoint, self.last_saved_step = folder, st.step
 

@@ -11,39 +11,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from vocfw.core.atomic import json_text, write_text
+from vocfw.core.atomic import write_json_if_changed, write_text_if_changed
 from vocfw.core.corpus import SPLITS, Utterance
+from vocfw.core.data.layout import split_file
 
 AUGMENT_SUFFIXES = ("_equalizer", "_formant_shift", "_pitch_shift", "_time_stretch")
-
-
-def write_text_if_changed(path: Path, text: str) -> bool:
-    """Atomically write ``text`` to ``path`` unless the file already holds exactly that.
-
-    Args:
-        path: target file.
-        text: its new content.
-
-    Returns:
-        ``True`` when the file was (re)written.
-    """
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    write_text(path, text)
-    return True
-
-
-def write_json_if_changed(path: Path, obj: Any) -> bool:
-    """Atomically write ``obj`` as JSON unless the file already holds the same text.
-
-    Args:
-        path: target file.
-        obj: JSON-serialisable content.
-
-    Returns:
-        ``True`` when the file was (re)written.
-    """
-    return write_text_if_changed(path, json_text(obj))
 
 
 def record(utt: Utterance, duration: float, index: int) -> dict[str, Any]:
@@ -140,7 +112,7 @@ def write_metadata(out_dir: Path, dataset: str, splits: dict[str, list[dict[str,
     """
     ordered = {split: sort_records(splits[split]) for split in SPLITS if split in splits}
     for split, entries in ordered.items():
-        write_json_if_changed(out_dir / f"{split}.json", entries)
+        write_json_if_changed(out_dir / split_file(split), entries)
     every = [entry for entries in ordered.values() for entry in entries]
     singers = sorted({singer_key(entry) for entry in every})
     write_json_if_changed(out_dir / "singers.json", {name: i for i, name in enumerate(singers)})

@@ -1,4 +1,4 @@
-"""Checkpoint conversion between vocfw run directories and the DiffWave checkpoints of
+"""DiffWave checkpoint conversion between vocfw run directories and those of
 lmnt-com/diffwave (``weights.pt``) and Amphion (an accelerate checkpoint folder).
 
 All three share one state-dict layout (lmnt's key names), so conversion infers the model size
@@ -15,8 +15,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from vocfw.core.atomic import atomic_dir, atomic_path
-from vocfw.core.checkpoint import (
+from vocfw.core.atomic import atomic_path
+from vocfw.core.audio.mel import MelConfig
+from vocfw.core.components import normalise_spec, resolve_class
+from vocfw.core.registry import build_registry
+from vocfw.core.runs.checkpoint import (
     CHECKPOINT_DIR,
     COMPONENTS_FILE,
     EMA_FILE,
@@ -26,12 +29,8 @@ from vocfw.core.checkpoint import (
     parse_checkpoint_name,
     read_components,
     resolve_checkpoint,
-    save_weights,
-    write_components,
+    write_checkpoint,
 )
-from vocfw.core.components import normalise_spec, resolve_class
-from vocfw.core.features import MelConfig
-from vocfw.core.registry import build_registry
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.samplers.ddpm import DDPM, FAST_SCHEDULE
 
@@ -173,10 +172,7 @@ def _write_run(
     target = Path(output) / CHECKPOINT_DIR / name
     if target.exists():
         raise FileExistsError(f"{target}: already exists; choose another output directory")
-    with atomic_dir(target) as tmp:
-        save_weights(tmp / WEIGHTS_FILE, state)
-        write_components(tmp, spec)
-    return target
+    return write_checkpoint(target, spec, state)
 
 
 def import_lmnt(

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from vocfw.core.atomic import save_npy
-from vocfw.core.audio import AudioError, audio_duration, load_audio
+from vocfw.core.audio.io import AudioError, audio_duration, load_audio
+from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.corpus import Utterance
-from vocfw.core.features import MelConfig, MelSpectrogram
+from vocfw.core.data.layout import audio_path, mel_path
 
 MIN_DURATION = 1e-8
 
@@ -121,15 +122,13 @@ class ExtractTask:
     Attributes:
         utts: the utterances, of similar length (their waveforms share one mel batch).
         config: the feature settings.
-        mel_dir: where ``{uid}.npy`` log-mels go.
-        audio_dir: where ``{uid}.npy`` waveforms go.
+        out_dir: the processed dataset folder the features go into.
         device: where the mel extractor runs.
     """
 
     utts: tuple[Utterance, ...]
     config: MelConfig
-    mel_dir: Path
-    audio_dir: Path
+    out_dir: Path
     device: str = "cpu"
 
 
@@ -159,7 +158,7 @@ def extract(task: ExtractTask) -> list[tuple[str, str | None]]:
         loaded.append((utt, wave))
     mels = batched_mels(_extractor(config, task.device), [w for _, w in loaded], task.device)
     for (utt, wave), mel in zip(loaded, mels, strict=True):
-        save_npy(task.audio_dir / f"{utt.uid}.npy", wave)
-        save_npy(task.mel_dir / f"{utt.uid}.npy", mel)
+        save_npy(audio_path(task.out_dir, utt.uid), wave)
+        save_npy(mel_path(task.out_dir, utt.uid), mel)
         results.append((utt.uid, None))
     return results

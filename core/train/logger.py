@@ -13,13 +13,12 @@ from matplotlib.figure import Figure
 from torch.utils.tensorboard import SummaryWriter
 
 from vocfw.core.atomic import write_wav
-from vocfw.core.features import MelConfig, MelSpectrogram
+from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.data.dataset import Item, load_item
 from vocfw.core.model import Vocoder
+from vocfw.core.runs.run_dir import LOG_DIR
+from vocfw.core.runs.train_state import EVAL_AUDIO_INFIX
 from vocfw.core.sampler import Sampler
-from vocfw.core.train_state import EVAL_AUDIO_INFIX
-from vocfw.core.training_data import Item, load_item
-
-LOG_DIR = "log"
 
 
 def mel_figure(truth: np.ndarray, predicted: np.ndarray, title: str) -> Figure:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vocfw.core.features import MelConfig
+from vocfw.core.audio.mel import MelConfig
 
 
 @dataclass

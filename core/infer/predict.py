@@ -14,18 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 from vocfw.core.atomic import write_json, write_wav
-from vocfw.core.audio import AudioError
-from vocfw.core.checkpoint import load_components, read_components
-from vocfw.core.components import Components, build_components, normalise_spec
+from vocfw.core.audio.io import AudioError
+from vocfw.core.audio.mel import MelSpectrogram
+from vocfw.core.components import Components, build_sampler
 from vocfw.core.corpus import SkippedItem
-from vocfw.core.features import MelSpectrogram
-from vocfw.core.predict_inputs import Input, Mode, discover, load_input
+from vocfw.core.infer.inputs import Input, Mode, discover, load_input
+from vocfw.core.infer.vocode import MelError, Precision, resolve_device, vocode
 from vocfw.core.registry import build_registry
-from vocfw.core.vocode import MelError, Precision, resolve_device, vocode
+from vocfw.core.runs.checkpoint import load_components
+from vocfw.core.runs.run_dir import run_processed_dir
+from vocfw.core.seed import DEFAULT_SEED
 
 REPORT_FILE = "predict_report.json"
 NON_FINITE = ("the model produced NaN or infinite samples (are the checkpoint's weights "
@@ -94,8 +95,8 @@ def override_sampler(components: Components, checkpoint: Path, choice: str) -> N
     """Replace the stored sampler: another inference schedule, or another registered sampler.
 
     Args:
-        components: the loaded vocoder; its ``sampler`` is replaced.
-        checkpoint: the checkpoint folder whose stored sampler spec is the starting point.
+        components: the loaded vocoder; its ``sampler`` (and ``spec``) are replaced.
+        checkpoint: the checkpoint folder it was loaded from (named in errors).
         choice: ``fast``, ``full``, comma-separated betas, or a registered sampler's class name
             (it gets the stored sampler's arguments that its constructor accepts, so the
             training noise schedule carries over).
@@ -104,16 +105,17 @@ def override_sampler(components: Components, checkpoint: Path, choice: str) -> N
         ValueError: a schedule the stored sampler cannot take or that does not fit its training
             noise range, or an unknown sampler name.
     """
-    spec = normalise_spec(read_components(checkpoint))
-    init_args = spec["sampler"].setdefault("init_args", {})
+    stored = components.spec["sampler"]
+    init_args = dict(stored.get("init_args", {}))
     schedule = parse_schedule(choice)
     if schedule is not None:
         if "inference_schedule" not in init_args:
             raise ValueError(
-                f"sampler {spec['sampler']['class_path']} of {checkpoint} takes no "
+                f"sampler {stored['class_path']} of {checkpoint} takes no "
                 f"inference_schedule, so --sampler {choice} cannot be applied"
             )
         init_args["inference_schedule"] = schedule
+        sampler = {"class_path": stored["class_path"], "init_args": init_args}
     else:
         samplers = build_registry().entries["samplers"]
         if choice not in samplers:
@@ -123,11 +125,11 @@ def override_sampler(components: Components, checkpoint: Path, choice: str) -> N
             )
         cls = samplers[choice].cls
         accepted = inspect.signature(cls).parameters
-        spec["sampler"] = {
+        sampler = {
             "class_path": f"{cls.__module__}.{cls.__name__}",
             "init_args": {key: value for key, value in init_args.items() if key in accepted},
         }
-    components.sampler = build_components(spec).sampler
+    build_sampler(components, sampler, f"{checkpoint}: --sampler {choice}")
 
 
 def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
@@ -149,15 +151,6 @@ def _path(value: Path | str | None) -> Path | None:
     return None if value is None else Path(value)
 
 
-def run_processed_dir(run: Path) -> Path:
-    """``data.processed_dir`` of ``{run}/config.yaml`` when readable, else ``data``."""
-    try:
-        config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-        return Path(config["data"]["processed_dir"])
-    except (OSError, yaml.YAMLError, TypeError, KeyError):
-        return Path("data")
-
-
 def predict(
     run: Path,
     mode: Mode,
@@ -170,7 +163,7 @@ def predict(
     sampler: str | None = None,
     batch_size: int = 4,
     device: str = "auto",
-    seed: int = 114514,
+    seed: int = DEFAULT_SEED,
     overwrite: bool = False,
     chunk_seconds: float | None = 10.0,
     use_ema: bool = True,

@@ -1,13 +1,13 @@
-"""Run directories and checkpoint folders: names, discovery, weights and stored components.
+"""The checkpoint folder format: names, discovery, and the one writer and reader of weights and
+stored components.
 
 Layout::
 
-    {run}/config.yaml                      the resolved fit config
     {run}/checkpoint/epoch-EEEE_step-SSSSSSS_loss-L.LLLLLL/
         model.safetensors                  network weights
         ema.safetensors                    moving-average weights (when training kept them)
         components.json                    features, model and sampler specs
-        ...                                training state written by the engine
+        ...                                training state (see train_state)
 
 Weights are safetensors; nothing read here can execute code.
 """
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from vocfw.core.atomic import atomic_path, write_json
+from vocfw.core.atomic import atomic_dir, atomic_path, write_json
 from vocfw.core.components import Components, build_components, checked_spec, one_line
 
 CHECKPOINT_DIR = "checkpoint"
@@ -125,6 +126,35 @@ def read_json(path: Path) -> object:
 def write_components(folder: Path | str, spec: dict) -> None:
     """Store a features/model/sampler spec in ``folder``."""
     write_json(Path(folder) / COMPONENTS_FILE, spec)
+
+
+def write_checkpoint(
+    folder: Path,
+    spec: dict,
+    weights: dict[str, torch.Tensor],
+    ema: dict[str, torch.Tensor] | None = None,
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write one complete checkpoint folder atomically (assembled under a temporary name).
+
+    Args:
+        folder: the final folder (``.../checkpoint/epoch-..._step-..._loss-...``).
+        spec: the features/model/sampler spec stored as ``components.json``.
+        weights: the network's state dict.
+        ema: the moving-average state dict, if any.
+        extra: writes further files (the training state) into the temporary folder.
+
+    Returns:
+        ``folder``.
+    """
+    with atomic_dir(folder) as tmp:
+        save_weights(tmp / WEIGHTS_FILE, weights)
+        if ema is not None:
+            save_weights(tmp / EMA_FILE, ema)
+        write_components(tmp, spec)
+        if extra is not None:
+            extra(tmp)
+    return folder
 
 
 def read_components(folder: Path | str) -> dict:

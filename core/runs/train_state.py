@@ -1,4 +1,4 @@
-"""Training checkpoints: writing, reading back and pruning the resumable state of a run.
+"""The resumable training state of a checkpoint: its one writer, its one reader, and pruning.
 
 A checkpoint folder holds, besides the weights and ``components.json``::
 
@@ -25,17 +25,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from vocfw.core.atomic import atomic_dir, remove_stale_folders, write_json
-from vocfw.core.checkpoint import (
+from vocfw.core.atomic import remove_stale_folders, write_json
+from vocfw.core.components import one_line
+from vocfw.core.runs.checkpoint import (
     EMA_FILE,
     WEIGHTS_FILE,
     CheckpointError,
     list_checkpoints,
+    load_weights,
     read_json,
-    save_weights,
-    write_components,
+    write_checkpoint,
 )
-from vocfw.core.components import one_line
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -123,19 +123,17 @@ def save_checkpoint(folder: Path, snapshot: TrainingSnapshot, spec: dict) -> Pat
         ``folder``.
     """
     rng_tensors, rng_plain = capture_rng()
-    remove_stale_folders(folder.parent)
-    with atomic_dir(folder) as tmp:
-        save_weights(tmp / WEIGHTS_FILE, snapshot.model)
-        if snapshot.ema is not None:
-            save_weights(tmp / EMA_FILE, snapshot.ema)
-        write_components(tmp, spec)
+
+    def write_state(tmp: Path) -> None:
         torch.save(snapshot.optimizer, tmp / OPTIMIZER_FILE)
         torch.save(snapshot.scheduler, tmp / SCHEDULER_FILE)
         torch.save(rng_tensors, tmp / RNG_FILE)
         if snapshot.scaler is not None:
             torch.save(snapshot.scaler, tmp / SCALER_FILE)
         write_json(tmp / STATE_FILE, {**asdict(snapshot.state), "rng": rng_plain})
-    return folder
+
+    remove_stale_folders(folder.parent)
+    return write_checkpoint(folder, spec, snapshot.model, snapshot.ema, write_state)
 
 
 def _load_tensor_file(path: Path, required: bool = True) -> Any:
@@ -151,11 +149,24 @@ def _load_tensor_file(path: Path, required: bool = True) -> Any:
         ) from None
 
 
-def load_training_state(folder: Path) -> tuple[TrainingSnapshot, dict[str, Any], dict[str, Any]]:
-    """Read the resumable state of a checkpoint (weights are loaded separately).
+@dataclass
+class Resumed:
+    """A checkpoint's resumable state, as :func:`load_training_state` reads it.
 
-    Returns:
-        The snapshot (with empty ``model``/``ema``), torch RNG tensors and plain RNG states.
+    Attributes:
+        snapshot: optimizer, scheduler, scaler and counters (``model`` empty: the weights are
+            loaded with the model; ``ema`` holds the moving-average weights when stored).
+        rng_tensors: torch CPU and CUDA generator states.
+        rng_plain: NumPy and Python RNG states.
+    """
+
+    snapshot: TrainingSnapshot
+    rng_tensors: dict[str, Any]
+    rng_plain: dict[str, Any]
+
+
+def load_training_state(folder: Path) -> Resumed:
+    """Read the resumable state of a checkpoint (its network weights are loaded separately).
 
     Raises:
         CheckpointError: the folder lacks the training state (for example an imported,
@@ -171,14 +182,40 @@ def load_training_state(folder: Path) -> tuple[TrainingSnapshot, dict[str, Any],
     if not isinstance(raw, dict) or not isinstance(raw.get("rng"), dict):
         raise CheckpointError(f"{path}: expected a JSON object with the counters and 'rng'")
     state = TrainState(**{f.name: raw[f.name] for f in fields(TrainState) if f.name in raw})
+    ema = folder / EMA_FILE
     snapshot = TrainingSnapshot(
-        model={}, ema=None,
+        model={}, ema=load_weights(ema) if ema.is_file() else None,
         optimizer=_load_tensor_file(folder / OPTIMIZER_FILE),
         scheduler=_load_tensor_file(folder / SCHEDULER_FILE),
         scaler=_load_tensor_file(folder / SCALER_FILE, required=False),
         state=state,
     )
-    return snapshot, _load_tensor_file(folder / RNG_FILE), raw["rng"]
+    return Resumed(snapshot, _load_tensor_file(folder / RNG_FILE), raw["rng"])
+
+
+def load_start(model: torch.nn.Module, source: Path | None, resume: bool) -> Resumed | None:
+    """Load the weights a run starts from into ``model``, and for a resumed run its state.
+
+    Args:
+        model: the freshly built network.
+        source: the checkpoint folder to start from (``None``: from scratch).
+        resume: also read the training state (``resume``; ``finetune`` takes weights only).
+
+    Returns:
+        The training state to restore, or ``None`` when not resuming.
+
+    Raises:
+        ValueError: the weights do not fit ``model``.
+        CheckpointError: a file is missing or unreadable.
+    """
+    if source is None:
+        return None
+    weights = source / WEIGHTS_FILE
+    try:
+        model.load_state_dict(load_weights(weights))
+    except RuntimeError as exc:
+        raise ValueError(f"{weights} does not fit the model: {exc}") from None
+    return load_training_state(source) if resume else None
 
 
 def prune_checkpoints(folder: Path, keep_last: int | None, protect: set[str]) -> list[Path]:

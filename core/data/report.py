@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vocfw.core.atomic import write_json_if_changed, write_text_if_changed
 from vocfw.core.corpus import SkippedItem, Utterance
-from vocfw.core.metadata import write_json_if_changed, write_text_if_changed
 
 STAGES = ("corpus", "duration", "filter", "features")
 
@@ -74,7 +74,7 @@ class DatasetSummary:
 
 @dataclass
 class PreprocessSummary:
-    """Everything :func:`vocfw.core.preprocess.preprocess` did, by dataset and split.
+    """Everything :func:`vocfw.core.data.preprocess.preprocess` did, by dataset and split.
 
     Attributes:
         datasets: dataset name -> its summary.

@@ -1,19 +1,12 @@
 """Training and validation examples from preprocessed corpora: aligned random mel/audio crops.
 
-Reads what ``vocfw preprocess`` writes, ``{processed_dir}/{dataset}/``::
-
-    train.json, test.json      lists of {"Dataset", "Singer", "Uid", "Path", "Duration", "index"}
-    mels/{Uid}.npy             float32 (n_mels, T) log-mel
-    audios/{Uid}.npy           float32 (L,) waveform
-    features.json              the MelConfig the features were made with
-
-Crop offsets depend only on (seed, epoch, item index), so an epoch's examples are the same
-whichever process, worker or resumed run draws them.
+Reads the processed folders (see :mod:`vocfw.core.data.layout`). Crop offsets depend only on
+(seed, epoch, item index), so an epoch's examples are the same whichever process, worker or
+resumed run draws them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +17,22 @@ import torch
 from torch.utils.data import Dataset
 from torch.utils.data import Sampler as IndexSampler
 
-from vocfw.core.corpus import uid_problem
-from vocfw.core.data_config import DataConfig
-from vocfw.core.errors import VocfwError
-from vocfw.core.features import FEATURES_FILE, MelConfig, feature_differences
-from vocfw.core.npy import read_npy
+from vocfw.core.audio.mel import MelConfig
+from vocfw.core.audio.npy import read_npy
+from vocfw.core.data.config import DataConfig
+from vocfw.core.data.layout import (
+    FEATURES_FILE,
+    TEST_SPLIT,
+    TRAIN_SPLIT,
+    TrainingDataError,
+    audio_path,
+    feature_differences,
+    mel_path,
+    preprocess_hint,
+    read_split,
+)
 
-SPLIT_FILES = {"train": "train.json", "validation": "test.json"}
-
-
-class TrainingDataError(VocfwError, FileNotFoundError):
-    """Preprocessed data is missing, or does not match the model being trained."""
+SPLIT_FILES = {"train": TRAIN_SPLIT, "validation": TEST_SPLIT}
 
 
 @dataclass(frozen=True)
@@ -45,13 +43,6 @@ class Item:
     uid: str
     mel_path: Path
     audio_path: Path
-
-
-def _preprocess_hint(folder: Path) -> str:
-    return (
-        f"{folder}: run `vocfw preprocess --config <your config>` first (it writes train.json, "
-        f"test.json, mels/ and audios/ there)"
-    )
 
 
 def _check_features(folder: Path, features: MelConfig, n_mels: int) -> None:
@@ -69,35 +60,10 @@ def _check_features(folder: Path, features: MelConfig, n_mels: int) -> None:
         )
 
 
-def read_split(folder: Path, split_file: str) -> list[dict]:
-    """The records of ``{folder}/{split_file}`` (``train.json``, ``test.json``).
-
-    Raises:
-        TrainingDataError: the folder or file is missing (the message says how to make it), or
-            the file is not a JSON list of objects with a ``Uid``.
-    """
-    path = folder / split_file
-    if not folder.is_dir():
-        raise TrainingDataError(f"processed dataset folder is missing. {_preprocess_hint(folder)}")
-    if not path.is_file():
-        raise TrainingDataError(f"{path} is missing. {_preprocess_hint(folder)}")
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TrainingDataError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(records, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("Uid"), str | int)
-        and uid_problem(str(r["Uid"])) is None for r in records
-    ):
-        raise TrainingDataError(f"{path}: expected a JSON list of objects whose 'Uid' is a "
-                                f"string that is a safe file name")
-    return records
-
-
 def _check_mel_file(path: Path, n_mels: int) -> None:
     """Header-only check of one mel file's band count."""
     if not path.is_file():
-        raise TrainingDataError(f"{path} is missing. {_preprocess_hint(path.parent.parent)}")
+        raise TrainingDataError(f"{path} is missing. {preprocess_hint(path.parent.parent)}")
     shape = read_npy(path, mmap_mode="r").shape
     if len(shape) != 2 or shape[0] != n_mels:
         raise TrainingDataError(
@@ -130,8 +96,8 @@ def list_items(
         records = read_split(folder, SPLIT_FILES[split])
         _check_features(folder, features, n_mels)
         found = [
-            Item(dataset, str(r["Uid"]), folder / "mels" / f"{r['Uid']}.npy",
-                 folder / "audios" / f"{r['Uid']}.npy")
+            Item(dataset, str(r["Uid"]), mel_path(folder, str(r["Uid"])),
+                 audio_path(folder, str(r["Uid"])))
             for r in records
         ]
         if found:
@@ -150,7 +116,7 @@ def load_item(item: Item, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
     _check_mel_file(item.mel_path, n_mels)
     if not item.audio_path.is_file():
         raise TrainingDataError(
-            f"{item.audio_path} is missing. {_preprocess_hint(item.audio_path.parent.parent)}"
+            f"{item.audio_path} is missing. {preprocess_hint(item.audio_path.parent.parent)}"
         )
     mel = read_npy(item.mel_path).astype(np.float32, copy=False)
     audio = read_npy(item.audio_path).astype(np.float32, copy=False).reshape(-1)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from vocfw.core.atomic import write_text
+from vocfw.core.data.layout import audio_path, mel_path
 from vocfw.core.testing.fixture import write_audio
 from vocfw.core.testing.speechlike import speechlike
 
@@ -52,6 +54,7 @@ def demo_config(output: Path, corpus: Path, max_steps: int, batch_size: int) -> 
 
 
 def demo(
+    command: Callable[[list[str]], int],
     output: Path = Path("demo"),
     clips: int = 48,
     max_steps: int = 200,
@@ -63,6 +66,7 @@ def demo(
     generated corpus, and print where everything is.
 
     Args:
+        command: runs one ``vocfw`` command line and returns its exit status.
         output: folder for the corpus, features, run, predictions and scores.
         clips: clips in the generated corpus.
         max_steps: training steps (about a second each on two CPU cores).
@@ -73,15 +77,13 @@ def demo(
     Returns:
         0 when every stage succeeded.
     """
-    from vocfw.cli.main import main
-
     output = output.absolute()
     timings: list[tuple[str, float]] = []
 
     def stage(name: str, argv: list[str]) -> None:
         print(f"\n=== vocfw {' '.join(argv)}", flush=True)
         started = time.perf_counter()
-        code = main(argv)
+        code = command(argv)
         timings.append((name, time.perf_counter() - started))
         if code:
             raise SystemExit(f"demo: stage {name!r} failed with exit status {code}")
@@ -116,9 +118,9 @@ def _example_inputs(output: Path, processed: Path, corpus: Path, count: int) -> 
     uids = sorted(p.stem for p in (corpus / "wavs").glob("*.wav"))[:count]
     features, audio = output / "my_features", output / "my_audio"
     for uid in uids:
-        for kind in ("mels", "audios"):
-            (features / kind).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(processed / kind / f"{uid}.npy", features / kind / f"{uid}.npy")
+        for path in (mel_path, audio_path):
+            path(features, uid).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path(processed, uid), path(features, uid))
         audio.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(corpus / "wavs" / f"{uid}.wav", audio / f"{uid}.wav")
     return features, audio

@@ -3,7 +3,7 @@
 Files are paired by path relative to their folder, sub-folders included (``generated/x.wav``
 with ``reference/x.wav``, ``generated/spk/y.wav`` with ``reference/spk/y.wav``), both loaded at one
 rate (the reference's own, or ``sample_rate``) and cut to the shorter length. Per file the
-metrics of :mod:`vocfw.core.metrics` are computed; a metric that fails is NaN with a note.
+metrics of :mod:`vocfw.core.evaluate.metrics` are computed; a metric that fails is NaN with a note.
 Writes ``metrics.csv`` (one row per file) and ``summary.json`` (means with NaNs dropped,
 counts, unpaired and unreadable files) into the output folder.
 """
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vocfw.core import metrics
 from vocfw.core.atomic import write_json, write_text
-from vocfw.core.audio import AudioError, audio_info, list_audio_files, load_audio
+from vocfw.core.audio.io import AudioError, audio_info, list_audio_files, load_audio
 from vocfw.core.corpus import SkippedItem
+from vocfw.core.evaluate import metrics
 
 METRICS = ("pesq", "stoi", "estoi", "mstft", "mcd", "f0_rmse", "vuv_f1", "mel_l1")
 IDEAL = {"pesq": 4.64, "stoi": 1.0, "estoi": 1.0, "mstft": 0.0, "mcd": 0.0, "f0_rmse": 0.0,
