@@ -7,6 +7,8 @@ trains into a run directory::
     {run_dir}/log/                              TensorBoard event files
     {run_dir}/checkpoint/epoch-EEEE_step-SSSSSSS_loss-L.LLLLLL/   weights + training state
     {run_dir}/checkpoint/{checkpoint}_eval_audio_{dataset}.wav    (and ``..._gt.wav``)
+    {run_dir}/checkpoint/{checkpoint}_eval_audio_{dataset}_mel.png  (and ``..._gt_mel.png``)
+    {run_dir}/checkpoint/{checkpoint}_eval_audio_report.html     listening page of the above
 
 Every random draw of training (data order, crop offsets, diffusion steps and noise) is seeded
 from the run seed and its position in the run, so a resumed run continues bit for bit as if it
