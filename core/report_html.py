@@ -124,10 +124,10 @@ def _media_cell(row: ReportRow, page: Path) -> str:
     parts = []
     for label, audio, mel in (("reference", row.reference_audio, row.reference_mel),
                               ("generated", row.generated_audio, row.generated_mel)):
-        parts.append(f"<div class='media'><div><span>{label}</span><audio controls "
-                     f"preload='metadata' src='{_link(audio, page)}'></audio></div><img "
-                     f"loading='lazy' alt='{label} mel spectrogram' src='{_link(mel, page)}'>"
-                     "</div>")
+        parts.append(f"<div class='media'><div><span title='{label}'>{label[:3]}</span>"
+                     f"<audio controls preload='metadata' src='{_link(audio, page)}'></audio>"
+                     f"</div><img loading='lazy' alt='{label} mel spectrogram' "
+                     f"src='{_link(mel, page)}'></div>")
     return f"<td class='media'>{''.join(parts)}</td>"
 
 
@@ -168,7 +168,7 @@ td.name { min-width: 8em; max-width: 18em; overflow-wrap: break-word; }
 td.media { width: 300px; }
 div.media { margin-bottom: 6px; }
 div.media div { display: flex; align-items: center; gap: 6px; width: 300px; }
-div.media span { color: #555; width: 4.8em; font-size: 0.9em; }
+div.media span { color: #555; width: 2em; font-size: 0.9em; }
 div.media audio { flex: 1; min-width: 0; height: 30px; }
 div.media img { display: block; width: 300px; height: 64px; image-rendering: pixelated;
   background: #000; }
