@@ -66,6 +66,10 @@ def test_fit_writes_run_directory_logs_and_audio(
     for dataset in ("alpha", "beta"):
         assert (run / "checkpoint" / f"{last.name}_eval_audio_{dataset}.wav").is_file()
         assert (run / "checkpoint" / f"{last.name}_eval_audio_{dataset}_gt.wav").is_file()
+        assert (run / "checkpoint" / f"{last.name}_eval_audio_{dataset}_mel.png").is_file()
+    page = (run / "checkpoint" / f"{last.name}_eval_audio_report.html").read_text()
+    assert page.count("<audio ") == 4 and "alpha: " in page and "beta: " in page
+    assert f"src='{last.name}_eval_audio_alpha_gt_mel.png'" in page
     components, _ = load_components(run)
     assert components.model.n_mels == 20
 
@@ -86,7 +90,8 @@ def _fake_checkpoint(folder: Path, name: str) -> None:
     (folder / name).mkdir(parents=True)
     (folder / name / "model.safetensors").write_bytes(b"x")
     (folder / name / "components.json").write_text("{}")
-    (folder / f"{name}_eval_audio_alpha.wav").write_bytes(b"x")
+    for suffix in ("alpha.wav", "alpha_mel.png", "report.html"):
+        (folder / f"{name}_eval_audio_{suffix}").write_bytes(b"x")
 
 
 def test_pruning_keeps_newest_and_best(tmp_path: Path) -> None:
@@ -97,7 +102,8 @@ def test_pruning_keeps_newest_and_best(tmp_path: Path) -> None:
     assert {p.name for p in removed} == {names[0], names[2], names[3]}
     left = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert left == [names[1], names[4], names[5]]
-    assert not (tmp_path / f"{names[0]}_eval_audio_alpha.wav").exists()
+    assert not list(tmp_path.glob(f"{names[0]}_eval_audio_*"))
+    assert (tmp_path / f"{names[1]}_eval_audio_report.html").is_file()
     assert prune_checkpoints(tmp_path, keep_last=None, protect=set()) == []
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from vocfw.core.evaluate import mos
 from vocfw.core.evaluate.score import METRICS, evaluate
 from vocfw.core.testing.fixture import phrases, write_audio
 
@@ -33,7 +35,10 @@ def noisy_copy(reference: Path, folder: Path, level: float) -> Path:
     return folder
 
 
-def test_a_folder_against_itself_scores_ideally(reference: Path) -> None:
+@pytest.mark.slow
+def test_a_folder_against_itself_scores_ideally(
+    reference: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     summary = evaluate(reference, reference)
     assert summary.output == reference.parent / "eval"
     means = summary.means
@@ -49,6 +54,31 @@ def test_a_folder_against_itself_scores_ideally(reference: Path) -> None:
     assert float(rows[0]["pesq"]) == pytest.approx(4.64, abs=0.01)
     stored = json.loads((summary.output / "summary.json").read_text())
     assert stored["files"] == 2 and stored["means"]["stoi"] == pytest.approx(1.0, abs=1e-6)
+    page = summary.output / "report.html"
+    assert summary.report == page.absolute().as_uri() == stored["report"]
+    assert capsys.readouterr().out.splitlines()[-1] == f"report: {summary.report}"
+    text = page.read_text()
+    assert text.count("<td class='name'>") == 2 and text.count("<audio ") == 4
+    for name in ("utt0.wav", "utt1.wav"):
+        for kind in ("reference.wav", "generated.wav", "reference.png", "generated.png"):
+            assert f"src='report_files/{name}.{kind}'" in text
+            assert (summary.output / "report_files" / f"{name}.{kind}").is_file()
+    if mos.available():
+        assert all(summary.counts[name] == 2 for name in mos.METRICS)
+        assert "dnsmos_ovrl" in rows[0]
+
+
+def test_without_the_mos_extra_its_columns_are_absent_and_named(
+    reference: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "speechmos.dnsmos", None)  # as if not installed
+    summary = evaluate(reference, reference)
+    assert not mos.available() and list(summary.means) == list(METRICS)
+    header = (summary.output / "metrics.csv").read_text().splitlines()[0]
+    assert "dnsmos" not in header and "dnsmos" not in (summary.output / "report.html").read_text()
+    out = capsys.readouterr().out.splitlines()
+    assert out[-3:] == [mos.INSTALL_HINT, f"2 files scored -> {summary.output}",
+                        f"report: {summary.report}"]
 
 
 @pytest.mark.slow
@@ -69,6 +99,7 @@ def test_scores_worsen_as_noise_grows(reference: Path, tmp_path: Path) -> None:
     assert f0 == sorted(f0) and f1 == sorted(f1, reverse=True)
 
 
+@pytest.mark.slow
 def test_unpaired_unreadable_and_silent_files_are_reported(reference: Path, tmp_path: Path) -> None:
     generated = noisy_copy(reference, tmp_path / "gen", 0.001)
     write_audio(generated / "extra.wav", np.zeros(RATE // 2, np.float32), RATE)
@@ -104,6 +135,7 @@ def test_only_unreadable_pairs_is_an_error(reference: Path, tmp_path: Path) -> N
     assert not (tmp_path / "eval").exists()
 
 
+@pytest.mark.slow
 def test_sub_folders_are_paired_by_relative_path(tmp_path: Path) -> None:
     for side in ("gt", "pred"):
         write_audio(tmp_path / side / "spk1" / "a.wav", phrases([0.5], 0.1, RATE), RATE)

@@ -9,8 +9,7 @@ Every function takes a reference and a generated waveform of the same length, (L
 | ``stoi`` / ``estoi`` | 1 | short-time (extended) objective intelligibility (``pystoi``) |
 | ``mstft`` | 0 | multi-resolution STFT distance: spectral convergence + log-magnitude L1,
   averaged over FFT 1024/2048/512, hop 120/240/50, Hann window 600/1200/240 |
-| ``mcd`` | 0 | mel-cepstral distortion in dB: c1..c24 of the DCT of the natural-log
-  80-band mel amplitude, (10 / ln 10) * sqrt(2) * mean frame distance |
+| ``mcd`` | 0 | mel-cepstral distortion in dB with DTW: :mod:`vocfw.core.evaluate.mcd` |
 | ``f0_rmse`` | 0 | RMSE in Hz of pYIN F0 over frames voiced in both |
 | ``vuv_f1`` | 1 | F1 of the generated voicing decisions against the reference's |
 | ``mel_l1`` | 0 | mean absolute difference of the recipe log-mel spectrograms |
@@ -18,7 +17,6 @@ Every function takes a reference and a generated waveform of the same length, (L
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import librosa
@@ -32,8 +30,6 @@ from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 PESQ_RATE = 16000
 STFT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 STFT_EPS = 1e-8
-MCD_ORDER = 24
-MCD_MELS = 80
 PITCH_RATE = 16000
 PITCH_HOP = 160
 PITCH_FRAME = 1024
@@ -84,23 +80,6 @@ def mstft_distance(reference: np.ndarray, generated: np.ndarray) -> float:
         log_l1 = torch.mean(torch.abs(torch.log(ref_mag) - torch.log(gen_mag)))
         total += float(convergence + log_l1)
     return total / len(STFT_RESOLUTIONS)
-
-
-def _mel_cepstrum(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(L,) -> (MCD_ORDER, T) mel cepstrum c1..c24 of the natural-log mel amplitude."""
-    mel = librosa.feature.melspectrogram(y=audio, sr=sample_rate, n_fft=1024, hop_length=256,
-                                         n_mels=MCD_MELS, power=1.0)  # (80, T)
-    log_mel = np.log(np.maximum(mel, 1e-5))
-    return librosa.feature.mfcc(S=log_mel, n_mfcc=MCD_ORDER + 1)[1:]
-
-
-def mel_cepstral_distortion(
-    reference: np.ndarray, generated: np.ndarray, sample_rate: int
-) -> float:
-    """Mel-cepstral distortion in dB over time-aligned frames (no DTW)."""
-    diff = _mel_cepstrum(reference, sample_rate) - _mel_cepstrum(generated, sample_rate)
-    per_frame = np.sqrt(np.sum(diff**2, axis=0))  # (T,)
-    return float(10.0 / math.log(10.0) * math.sqrt(2.0) * np.mean(per_frame))
 
 
 def pitch_track(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:

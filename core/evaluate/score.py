@@ -1,11 +1,14 @@
 """``vocfw evaluate``: score generated audio against references, file by file.
 
 Files are paired by path relative to their folder, sub-folders included (``generated/x.wav``
-with ``reference/x.wav``, ``generated/spk/y.wav`` with ``reference/spk/y.wav``), both loaded at one
-rate (the reference's own, or ``sample_rate``) and cut to the shorter length. Per file the
-metrics of :mod:`vocfw.core.evaluate.metrics` are computed; a metric that fails is NaN with a note.
-Writes ``metrics.csv`` (one row per file) and ``summary.json`` (means with NaNs dropped,
-counts, unpaired and unreadable files) into the output folder.
+with ``reference/x.wav``, ``generated/spk/y.wav`` with ``reference/spk/y.wav``), both loaded at
+one rate (the reference's own, or ``sample_rate``) and cut to the shorter length. Per file the
+metrics of :mod:`vocfw.core.evaluate.metrics` and :mod:`vocfw.core.evaluate.mcd` are computed,
+and DNSMOS of the generated audio (:mod:`vocfw.core.evaluate.mos`) when the mos extra is
+installed; a metric that fails is NaN with a note. Writes ``metrics.csv`` (one row per file),
+``summary.json`` (means with NaNs dropped, counts, unpaired and unreadable files) and
+``report.html`` (with the scored audio and mel images in ``report_files/``) into the output
+folder.
 """
 
 from __future__ import annotations
@@ -20,15 +23,24 @@ from pathlib import Path
 
 import numpy as np
 
-from vocfw.core.atomic import write_json, write_text
+from vocfw.core.atomic import write_json, write_text, write_wav
 from vocfw.core.audio.io import AudioError, audio_info, list_audio_files, load_audio
 from vocfw.core.corpus import SkippedItem
-from vocfw.core.evaluate import metrics
+from vocfw.core.evaluate import mcd, metrics, mos
+from vocfw.core.evaluate.report_html import ReportRow, write_mel_images, write_report
 
 METRICS = ("pesq", "stoi", "estoi", "mstft", "mcd", "f0_rmse", "vuv_f1", "mel_l1")
 IDEAL = {"pesq": 4.64, "stoi": 1.0, "estoi": 1.0, "mstft": 0.0, "mcd": 0.0, "f0_rmse": 0.0,
-         "vuv_f1": 1.0, "mel_l1": 0.0}
-HIGHER_IS_BETTER = frozenset({"pesq", "stoi", "estoi", "vuv_f1"})
+         "vuv_f1": 1.0, "mel_l1": 0.0, **dict.fromkeys(mos.METRICS, 5.0)}
+HIGHER_IS_BETTER = frozenset({"pesq", "stoi", "estoi", "vuv_f1", *mos.METRICS})
+REPORT_PAGE = "report.html"
+REPORT_FILES = "report_files"
+
+
+def metric_names() -> tuple[str, ...]:
+    """The metrics computed here: :data:`METRICS`, then DNSMOS's when the mos extra is
+    installed."""
+    return METRICS + mos.METRICS if mos.available() else METRICS
 
 
 @dataclass
@@ -36,7 +48,8 @@ class EvaluateSummary:
     """What an evaluation found.
 
     Attributes:
-        output: the folder holding ``metrics.csv`` and ``summary.json``.
+        output: the folder holding ``metrics.csv``, ``summary.json`` and ``report.html``.
+        report: the ``file://`` URL of ``report.html``.
         files: pairs scored.
         means: metric -> mean over files (NaNs dropped; NaN when no file has a value).
         counts: metric -> files with a value.
@@ -52,6 +65,7 @@ class EvaluateSummary:
     failed: list[SkippedItem] = field(default_factory=list)
     unpaired_reference: list[str] = field(default_factory=list)
     unpaired_generated: list[str] = field(default_factory=list)
+    report: str = ""
 
     def to_dict(self) -> dict:
         """A JSON-ready view (NaN means become ``None``)."""
@@ -63,14 +77,15 @@ class EvaluateSummary:
             "failed": [{"file": str(item.path), "reason": item.reason} for item in self.failed],
             "unpaired_reference": self.unpaired_reference,
             "unpaired_generated": self.unpaired_generated,
+            "report": self.report,
         }
 
     def __str__(self) -> str:
-        lines = [f"{'metric':<8} {'mean':>9} {'ideal':>6} {'files':>6}"]
-        for name in METRICS:
+        lines = [f"{'metric':<11} {'mean':>9} {'ideal':>6} {'files':>6}"]
+        for name in self.means:
             mean, ideal = self.means.get(name, math.nan), IDEAL[name]
             direction = "higher" if name in HIGHER_IS_BETTER else "lower"
-            lines.append(f"{name:<8} {mean:>9.4f} {ideal:>6.2f} {self.counts.get(name, 0):>6}"
+            lines.append(f"{name:<11} {mean:>9.4f} {ideal:>6.2f} {self.counts.get(name, 0):>6}"
                          f"  ({direction} is better)")
         lines += [f"failed: {item.path}: {item.reason}" for item in self.failed]
         for side, names in (("reference", self.unpaired_reference),
@@ -78,7 +93,10 @@ class EvaluateSummary:
             if names:
                 lines.append(f"{len(names)} {side} files unpaired: {', '.join(names[:5])}"
                              + (" ..." if len(names) > 5 else ""))
+        if mos.METRICS[0] not in self.means:
+            lines.append(mos.INSTALL_HINT)
         lines.append(f"{self.files} files scored -> {self.output}")
+        lines.append(f"report: {self.report}")
         return "\n".join(lines)
 
 
@@ -109,7 +127,7 @@ def score_pair(
     record("stoi", lambda: metrics.stoi(reference, generated, sample_rate))
     record("estoi", lambda: metrics.estoi(reference, generated, sample_rate))
     record("mstft", lambda: metrics.mstft_distance(reference, generated))
-    record("mcd", lambda: metrics.mel_cepstral_distortion(reference, generated, sample_rate))
+    record("mcd", lambda: mcd.mel_cepstral_distortion(reference, generated, sample_rate))
 
     @cache
     def tracks() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -119,16 +137,33 @@ def score_pair(
     record("f0_rmse", lambda: metrics.f0_rmse(*tracks()))
     record("vuv_f1", lambda: metrics.vuv_f1(tracks()[0][1], tracks()[1][1]))
     record("mel_l1", lambda: metrics.log_mel_l1(reference, generated, sample_rate))
+    if mos.available():
+        scores_mos = cache(lambda: mos.dnsmos(generated, sample_rate))
+        for name in mos.METRICS:
+            record(name, lambda name=name: scores_mos()[name])
     return scores, notes
 
 
-def _csv(rows: list[dict]) -> str:
+def _csv(rows: list[dict], columns: tuple[str, ...]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, ["file", "sample_rate", "seconds", *METRICS, "notes"],
+    writer = csv.DictWriter(buffer, ["file", "sample_rate", "seconds", *columns, "notes"],
                             lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def _report_row(output: Path, name: str, reference: np.ndarray, generated: np.ndarray,
+                rate: int, row: dict) -> ReportRow:
+    """Write the scored pair and its mel images into ``report_files/`` for the report page."""
+    stem = output / REPORT_FILES / name
+    paths = [stem.with_name(f"{stem.name}.{side}{suffix}") for suffix in (".wav", ".png")
+             for side in ("reference", "generated")]
+    write_wav(paths[0], reference, rate)
+    write_wav(paths[1], generated, rate)
+    write_mel_images(reference, generated, rate, paths[2], paths[3])
+    return ReportRow(name, {k: v for k, v in row.items() if k in IDEAL}, *paths,
+                     notes=row["notes"])
 
 
 def _relative_names(folder: Path) -> set[str]:
@@ -147,8 +182,9 @@ def evaluate(
     Args:
         reference: folder of reference audio (for example ``result/gt``).
         generated: folder of generated audio (for example ``result/pred``).
-        output: where ``metrics.csv`` and ``summary.json`` go (default: ``eval`` beside
-            ``generated``, for example ``result/eval``).
+        output: where ``metrics.csv``, ``summary.json``, ``report.html`` and
+            ``report_files/`` go (default: ``eval`` beside ``generated``, for example
+            ``result/eval``).
         sample_rate: rate both are loaded at (default: each reference file's own rate).
 
     Returns:
@@ -172,7 +208,8 @@ def evaluate(
         )
     summary = EvaluateSummary(output, unpaired_reference=sorted(ref_names - gen_names),
                               unpaired_generated=sorted(gen_names - ref_names))
-    rows = []
+    columns = metric_names()
+    rows, report_rows = [], []
     for name in pairs:
         try:
             rate = sample_rate or audio_info(reference / name)[0]
@@ -185,16 +222,20 @@ def evaluate(
         scores, notes = score_pair(ref[:length], gen[:length], rate)
         rows.append({"file": name, "sample_rate": rate, "seconds": round(length / rate, 4),
                      **scores, "notes": "; ".join(notes)})
+        report_rows.append(_report_row(output, name, ref[:length], gen[:length], rate, rows[-1]))
     if not rows:
         first = summary.failed[0]
         raise ValueError(f"evaluate: none of the {len(pairs)} pairs could be read (first: "
                          f"{first.path}: {first.reason})")
     summary.files = len(rows)
-    for metric in METRICS:
+    for metric in columns:
         values = [row[metric] for row in rows if not math.isnan(row[metric])]
         summary.counts[metric] = len(values)
         summary.means[metric] = float(np.mean(values)) if values else math.nan
-    write_text(output / "metrics.csv", _csv(rows))
+    write_text(output / "metrics.csv", _csv(rows, columns))
+    summary.report = write_report(
+        output / REPORT_PAGE, f"vocfw evaluate: {generated}", report_rows, columns,
+        HIGHER_IS_BETTER, [f"reference: {reference}", f"generated: {generated}"])
     write_json(output / "summary.json", {"reference": str(reference), "generated": str(generated),
                                          "sample_rate": sample_rate, **summary.to_dict()})
     print(summary)

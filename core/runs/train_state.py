@@ -221,8 +221,8 @@ def load_start(model: torch.nn.Module, source: Path | None, resume: bool) -> Res
 def prune_checkpoints(folder: Path, keep_last: int | None, protect: set[str]) -> list[Path]:
     """Delete all but the ``keep_last`` newest checkpoints in ``folder``, never ``protect``.
 
-    The newest checkpoint is always kept. Evaluation audio beside a deleted checkpoint goes
-    with it.
+    The newest checkpoint is always kept. Evaluation audio, mel images and report page beside a
+    deleted checkpoint go with it.
 
     Returns:
         The deleted checkpoint folders.
@@ -234,6 +234,7 @@ def prune_checkpoints(folder: Path, keep_last: int | None, protect: set[str]) ->
     removed = [p for p in found if p.name not in keep]
     for path in removed:
         shutil.rmtree(path)
-        for audio in folder.glob(f"{path.name}{EVAL_AUDIO_INFIX}*.wav"):
-            audio.unlink()
+        for media in folder.glob(f"{path.name}{EVAL_AUDIO_INFIX}*"):
+            if media.suffix in (".wav", ".png", ".html"):
+                media.unlink()
     return removed

@@ -1,4 +1,5 @@
-"""What training shows: TensorBoard scalars, and evaluation audio with its mel spectrograms.
+"""What training shows: TensorBoard scalars, and evaluation audio with its mel spectrograms
+(in TensorBoard and on a report page per checkpoint).
 
 Everything here runs on the main process only.
 """
@@ -15,10 +16,14 @@ from torch.utils.tensorboard import SummaryWriter
 from vocfw.core.atomic import write_wav
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.data.dataset import Item, load_item
+from vocfw.core.evaluate import metrics
+from vocfw.core.evaluate.report_html import ReportRow, write_mel_images, write_report
 from vocfw.core.model import Vocoder
 from vocfw.core.runs.run_dir import LOG_DIR
 from vocfw.core.runs.train_state import EVAL_AUDIO_INFIX
 from vocfw.core.sampler import Sampler
+
+REPORT_COLUMNS = ("mstft", "mel_l1")
 
 
 def mel_figure(truth: np.ndarray, predicted: np.ndarray, title: str) -> Figure:
@@ -71,7 +76,9 @@ class TrainLogger:
         """Vocode one validation utterance per dataset and log it beside its ground truth.
 
         Writes ``{checkpoint}_eval_audio_{dataset}.wav`` and ``..._gt.wav`` next to the
-        checkpoint folder, and logs both clips and their two mels to TensorBoard.
+        checkpoint folder with their mel images (``..._mel.png``, ``..._gt_mel.png``) and the
+        page ``{checkpoint}_eval_audio_report.html`` listening to all of them, and logs both
+        clips and their two mels to TensorBoard.
 
         Args:
             model: the network to vocode with (its EMA copy when training keeps one).
@@ -87,6 +94,7 @@ class TrainLogger:
         max_frames = max(1, int(max_seconds * rate / hop))
         was_training = model.training
         model.eval()
+        rows = []
         for item in items:
             mel, audio = load_item(item, self.features.n_mels)
             mel = torch.from_numpy(mel[:, :max_frames]).to(device)  # (M, T)
@@ -96,6 +104,7 @@ class TrainLogger:
             stem = checkpoint.parent / f"{checkpoint.name}{EVAL_AUDIO_INFIX}{item.dataset}"
             write_wav(stem.with_name(stem.name + ".wav"), predicted.numpy(), rate)
             write_wav(stem.with_name(stem.name + "_gt.wav"), truth, rate)
+            rows.append(self._report_row(stem, item, truth, predicted.numpy()))
             tag = f"eval/{item.dataset}"
             self.writer.add_audio(f"{tag}/vocoded", predicted.clamp(-1, 1), step, rate)
             self.writer.add_audio(f"{tag}/ground_truth", torch.from_numpy(truth), step, rate)
@@ -104,6 +113,21 @@ class TrainLogger:
             self.writer.add_figure(f"{tag}/mel", fig, step, close=False)
         model.train(was_training)
         self.writer.flush()
+        write_report(checkpoint.parent / f"{checkpoint.name}{EVAL_AUDIO_INFIX}report.html",
+                     f"vocfw fit: {checkpoint.name} (step {step})", rows, REPORT_COLUMNS,
+                     notes=[f"evaluation audio of {checkpoint.parent.parent}"])
+
+    def _report_row(self, stem: Path, item: Item, truth: np.ndarray,
+                    predicted: np.ndarray) -> ReportRow:
+        """Mel images and the cheap metrics of one evaluation clip, as a report row."""
+        rate, length = self.features.sample_rate, min(truth.size, predicted.size)
+        truth, predicted = truth[:length], predicted[:length]
+        paths = [stem.with_name(stem.name + suffix)
+                 for suffix in ("_gt.wav", ".wav", "_gt_mel.png", "_mel.png")]
+        write_mel_images(truth, predicted, rate, paths[2], paths[3])
+        scores = {"mstft": metrics.mstft_distance(truth, predicted),
+                  "mel_l1": metrics.log_mel_l1(truth, predicted, rate)}
+        return ReportRow(f"{item.dataset}: {item.uid}", scores, *paths)
 
     def close(self) -> None:
         """Flush and close the event file."""

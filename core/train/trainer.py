@@ -1,10 +1,18 @@
 """The training engine behind ``vocfw fit``: its settings, and one run from start to finish.
 
-:class:`Trainer` is the ``trainer:`` section of a config; :meth:`Trainer.fit` trains into a
-run directory (see :mod:`vocfw.core.runs.run_dir`), one process or many through
-``accelerate launch``. Every random draw of training (data order, crop offsets, diffusion
-steps and noise) is seeded from the run seed and its position in the run, so a resumed run
-continues bit for bit as if it had never stopped (on the same device and process count).
+:class:`Trainer` is the ``trainer:`` section of a config; :meth:`Trainer.fit`
+trains into a run directory::
+
+    {run_dir}/config.yaml                       the resolved config
+    {run_dir}/log/                              TensorBoard event files
+    {run_dir}/checkpoint/epoch-EEEE_step-SSSSSSS_loss-L.LLLLLL/   weights + training state
+    {run_dir}/checkpoint/{checkpoint}_eval_audio_{dataset}.wav    (and ``..._gt.wav``)
+    {run_dir}/checkpoint/{checkpoint}_eval_audio_{dataset}_mel.png  (and ``..._gt_mel.png``)
+    {run_dir}/checkpoint/{checkpoint}_eval_audio_report.html     listening page of the above
+
+Every random draw of training (data order, crop offsets, diffusion steps and noise) is seeded
+from the run seed and its position in the run, so a resumed run continues bit for bit as if it
+had never stopped (on the same device and process count).
 """
 
 from __future__ import annotations
