@@ -68,3 +68,16 @@ def test_fast_path_on_cuda_equals_the_cpu() -> None:
     want = fast(net, audio, step, mel)
     got = fast(net.cuda(), audio.cuda(), step.cuda(), mel.cuda())
     torch.testing.assert_close(got.cpu(), want, rtol=0, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_autocast_on_cuda_follows_fp32(dtype: torch.dtype) -> None:
+    net = model().cuda()
+    mel, audio, step = (torch.randn(2, 20, 5).cuda(), torch.randn(2, 5 * 256).cuda(),
+                        torch.tensor([4, 40]).cuda())
+    want = fast(net, audio, step, mel)
+    with torch.autocast("cuda", dtype=dtype):
+        got = fast(net, audio, step, mel)
+    assert got.dtype == torch.float32
+    assert 0 < float((got - want).norm() / want.norm()) < 0.05

@@ -39,6 +39,9 @@ TILE_SAMPLES = 8192
 class Plan:
     """Folded weights and per-utterance conditioning for :func:`denoise`.
 
+    ``columns`` is scratch written by every :func:`denoise` call, so one plan serves one
+    sampling loop at a time.
+
     Attributes:
         dtype: compute dtype of ``out``, ``cached`` and ``columns``.
         tile: time samples per tile.
