@@ -1,14 +1,21 @@
 """Inference speed: vocfw's DiffWave + DDPM against lmnt's ``diffwave`` package, same weights.
 
-Both run in this process on the same random BASE weights (lmnt's 80-band, 22.05 kHz layout,
-converted with ``vocfw.core.convert.import_lmnt``), the same mels and the same seeded noise.
-Each case first checks that the two waveforms agree, then times the two implementations
-alternately and reports medians as real-time factors (compute seconds per audio second; lower
-is faster) and their ratio. vocfw's own default model (24 kHz, 100 bands) is timed as well.
+Peer cases: both run in this process on the same random BASE weights (lmnt's 80-band,
+22.05 kHz layout, converted with ``vocfw.core.convert.import_lmnt``), the same mels and the same
+seeded noise. Each case first checks that the two waveforms agree, then times the two
+implementations alternately and reports medians as real-time factors (compute seconds per audio
+second; lower is faster) and their ratio.
 
-    python benchmarks/inference.py --quick            # 6 steps, 1 s, batch 1
-    python benchmarks/inference.py --case 6:10:1 --case 50:1:1 --runs 3
-    python benchmarks/inference.py                    # every case (hours on 2 CPU cores)
+Own cases: vocfw's default model (24 kHz, 100 bands, 30 x 64) in fp32 and with bf16 autocast
+(``vocfw predict --precision bf16``), timed alternately; for each, the log-mel L1 distance of
+the bf16 output to the fp32 output from the same noise, next to two yardsticks: fp32 with one
+thread against fp32 with all threads (same noise), and fp32 against fp32 from other noise (a
+second, equally valid sample of the same mel). Peak memory (max RSS, each in a fresh process)
+of vocoding long inputs through ``vocode`` with its default 10 s chunks closes the report.
+
+    python benchmarks/inference.py --quick            # 6 steps, 1 s, batch 1; no memory probe
+    python benchmarks/inference.py --case 6:10:1 --own 6:1:1 --runs 3
+    python benchmarks/inference.py                    # every default case (about an hour)
 
 Results go to ``benchmarks/results/inference.{json,md}``.
 """
@@ -16,41 +23,45 @@ Results go to ``benchmarks/results/inference.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
-from report import RESULTS, cpu_name
+from report import RESULTS, describe
 
 from vocfw.core.atomic import write_json, write_text
 from vocfw.core.checkpoint import load_components
+from vocfw.core.components import Components
 from vocfw.core.convert import import_lmnt
+from vocfw.core.features import MelConfig
+from vocfw.core.metrics import log_mel_l1
+from vocfw.core.vocode import vocode
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.samplers.ddpm import DDPM
 
-ALL_CASES = [(s, sec, b) for s in (6, 50) for sec in (1, 10) for b in (1, 8)]
+PEER_CASES = [(6, 1, 1), (6, 10, 1), (6, 1, 8)]
+OWN_CASES = [(6, 1, 1), (6, 10, 1), (6, 1, 8)]
 QUICK_CASES = [(6, 1, 1)]
+MEMORY_SECONDS = (60, 600)  # one minute, ten minutes
 PEER_RATE, OWN_RATE, HOP = 22050, 24000, 256
-CPU = torch.device("cpu")
 
 
-def machine() -> dict:
-    """CPU model, cores, threads and library versions."""
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "load_average": os.getloadavg()}
-
-
-def timed(fn: Callable[[], torch.Tensor]) -> float:
+def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
 
 
-def peer_setup(folder: Path) -> tuple[Callable[..., torch.Tensor], torch.nn.Module]:
+def peer_setup(folder: Path, device: torch.device) -> Callable[..., torch.Tensor]:
     """lmnt's BASE model with random weights saved as a checkpoint; its ``predict``."""
     from diffwave import inference
     from diffwave.model import DiffWave as LmntDiffWave
@@ -61,82 +72,154 @@ def peer_setup(folder: Path) -> tuple[Callable[..., torch.Tensor], torch.nn.Modu
     torch.nn.init.normal_(peer.output_projection.weight, std=0.1)  # zero-initialised
     torch.save({"step": 0, "model": peer.state_dict(), "params": dict(params)},
                folder / "weights.pt")
-    inference.predict(torch.zeros(1, 80, 1), model_dir=str(folder), device=CPU)  # load, cache
+    inference.predict(torch.zeros(1, 80, 1), model_dir=str(folder), device=device)  # load, cache
 
     def predict(mel: torch.Tensor, fast: bool) -> torch.Tensor:
-        return inference.predict(mel, model_dir=str(folder), device=CPU, fast_sampling=fast)[0]
+        return inference.predict(mel, model_dir=str(folder), device=device,
+                                 fast_sampling=fast)[0]
 
-    return predict, peer
+    return predict
 
 
-def run_case(
-    steps: int, seconds: int, batch: int, runs: int,
-    peer: Callable[..., torch.Tensor], model: DiffWave,
-) -> dict:
+def peer_case(steps: int, seconds: int, batch: int, runs: int, peer: Callable[..., torch.Tensor],
+              model: DiffWave, device: torch.device) -> dict:
     """Check agreement with the peer, then time both alternately."""
     fast = steps == 6
     sampler = DDPM(inference_schedule="fast" if fast else "full")
     frames = round(seconds * PEER_RATE / HOP)
-    mel = torch.rand(batch, 80, frames, generator=torch.Generator().manual_seed(3))
+    mel = torch.rand(batch, 80, frames, generator=torch.Generator().manual_seed(3)).to(device)
     audio_seconds = batch * frames * HOP / PEER_RATE
-
     torch.manual_seed(7)
     want = peer(mel, fast)
-    got = sampler.sample(model, mel, torch.Generator().manual_seed(7))
+    got = sampler.sample(model, mel, torch.Generator(device).manual_seed(7))
     diff = float((got - want).abs().max())
     times: dict[str, list[float]] = {"peer": [], "vocfw": []}
     for _ in range(runs):
-        times["peer"].append(timed(lambda: peer(mel, fast)))
-        times["vocfw"].append(timed(lambda: sampler.sample(model, mel)))
-    peer_rtf = statistics.median(times["peer"]) / audio_seconds
-    ours_rtf = statistics.median(times["vocfw"]) / audio_seconds
-    result = {"steps": steps, "seconds": seconds, "batch": batch, "frames": frames,
+        times["peer"].append(timed(lambda: peer(mel, fast)) / audio_seconds)
+        times["vocfw"].append(timed(lambda: sync(sampler.sample(model, mel))) / audio_seconds)
+    peer_rtf, ours_rtf = (statistics.median(times[key]) for key in ("peer", "vocfw"))
+    result = {"steps": steps, "seconds": seconds, "batch": batch, "dtype": "fp32",
               "runs": runs, "max_abs_diff": diff, "peer_rtf": peer_rtf, "vocfw_rtf": ours_rtf,
-              "speedup": peer_rtf / ours_rtf, "times": times}
-    print(f"steps {steps:2d}  {seconds:2d} s  batch {batch}  max|diff| {diff:.2e}  "
-          f"peer RTF {peer_rtf:7.3f}  vocfw RTF {ours_rtf:7.3f}  x{peer_rtf / ours_rtf:.2f}",
+              "speedup": peer_rtf / ours_rtf, "rtf_runs": times, "load": os.getloadavg()}
+    print(f"peer case: steps {steps} {seconds:2d} s batch {batch} fp32 threads "
+          f"{torch.get_num_threads()} compile off: max|diff| {diff:.1e}  peer RTF {peer_rtf:.3f}"
+          f"  vocfw RTF {ours_rtf:.3f}  x{peer_rtf / ours_rtf:.2f}  load {os.getloadavg()[0]:.1f}",
           flush=True)
     return result
 
 
-def own_default(steps: int, runs: int) -> dict:
-    """RTF of vocfw's default DiffWave (24 kHz, 100 bands), 1 s, batch 1, in fp32 and with
-    bf16 autocast (what ``vocfw predict --precision bf16`` does)."""
+def sync(value: torch.Tensor) -> torch.Tensor:
+    """Wait for the device, so a timing covers the work."""
+    if value.is_cuda:
+        torch.cuda.synchronize()
+    return value
+
+
+def sample(model: DiffWave, mel: torch.Tensor, precision: str, seed: int) -> torch.Tensor:
+    """One vocfw fast-schedule sample, fp32 or under bf16 autocast."""
+    sampler = DDPM(inference_schedule="fast")
+    generator = torch.Generator(mel.device).manual_seed(seed)
+    with torch.autocast(mel.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        return sync(sampler.sample(model, mel, generator))
+
+
+def own_case(steps: int, seconds: int, batch: int, runs: int, device: torch.device) -> dict:
+    """vocfw's default model: fp32 and bf16 timed alternately, and output distances."""
     torch.manual_seed(0)
-    model = DiffWave().eval()
-    sampler = DDPM(inference_schedule="fast" if steps == 6 else "full")
-    frames = round(OWN_RATE / HOP)
-    mel = torch.randn(1, 100, frames)
-    result = {"steps": steps, "seconds": 1, "batch": 1, "runs": runs}
-    for precision, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
-        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-            sampler.sample(model, mel)  # warm-up
-            rtf = statistics.median(timed(lambda: sampler.sample(model, mel))
-                                    for _ in range(runs))
-        result[f"vocfw_rtf_{precision}"] = rtf / (frames * HOP / OWN_RATE)
-        print(f"vocfw default (24 kHz, 100 mels) steps {steps} {precision}: "
-              f"RTF {result[f'vocfw_rtf_{precision}']:.3f}", flush=True)
+    model = DiffWave().eval().to(device)
+    torch.nn.init.normal_(model.output_projection.weight, std=0.1)
+    frames = round(seconds * OWN_RATE / HOP)
+    mel = torch.randn(batch, 100, frames, generator=torch.Generator().manual_seed(3)).to(device)
+    audio_seconds = batch * frames * HOP / OWN_RATE
+    out = {precision: sample(model, mel, precision, 7) for precision in ("fp32", "bf16")}
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for _ in range(runs):
+        for precision in times:
+            times[precision].append(timed(lambda p=precision: sample(model, mel, p, 7))
+                                    / audio_seconds)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    one_thread = sample(model, mel, "fp32", 7)
+    torch.set_num_threads(threads)
+    other_noise = sample(model, mel, "fp32", 8)
+
+    def distance(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(np.mean([log_mel_l1(x.cpu().numpy(), y.cpu().numpy(), OWN_RATE)
+                              for x, y in zip(a, b, strict=True)]))
+
+    result = {"steps": steps, "seconds": seconds, "batch": batch, "runs": runs,
+              "rtf": {key: statistics.median(value) for key, value in times.items()},
+              "rtf_runs": times, "load": os.getloadavg(),
+              "log_mel_l1_bf16_vs_fp32": distance(out["bf16"], out["fp32"]),
+              "log_mel_l1_fp32_1_vs_all_threads": distance(one_thread, out["fp32"]),
+              "log_mel_l1_fp32_other_noise": distance(other_noise, out["fp32"])}
+    print(f"own case: steps {steps} {seconds:2d} s batch {batch} threads {threads} compile off:"
+          f" RTF fp32 {result['rtf']['fp32']:.3f}  bf16 {result['rtf']['bf16']:.3f}; log-mel L1"
+          f" bf16-fp32 {result['log_mel_l1_bf16_vs_fp32']:.4f}, fp32 1-{threads} threads "
+          f"{result['log_mel_l1_fp32_1_vs_all_threads']:.4f}, fp32 other noise "
+          f"{result['log_mel_l1_fp32_other_noise']:.4f}  load {os.getloadavg()[0]:.1f}",
+          flush=True)
     return result
 
 
-def markdown(info: dict, cases: list[dict], own: list[dict]) -> str:
-    lines = [
-        f"Machine: {info['cpu']}, {info['cores']} cores, {info['torch_threads']} torch threads, "
-        f"torch {info['torch']}; fp32; lmnt diffwave 0.1.7 BASE (80 mels, 22.05 kHz) and vocfw "
-        f"with the same weights; medians of the timed runs after one checked warm-up run.",
-        "",
-        "| steps | audio | batch | runs | max abs diff | lmnt RTF | vocfw RTF | speed-up |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {c['steps']} | {c['seconds']} s | {c['batch']} | {c['runs']} | "
-        f"{c['max_abs_diff']:.1e} | {c['peer_rtf']:.3f} | {c['vocfw_rtf']:.3f} | "
-        f"{c['speedup']:.2f}x |" for c in cases
-    ]
-    lines += ["", "| vocfw default (24 kHz, 100 mels), 1 s, batch 1 | steps | RTF fp32 | "
-              "RTF bf16 autocast |", "|---|---:|---:|---:|"]
-    lines += [f"| | {o['steps']} | {o['vocfw_rtf_fp32']:.3f} | {o['vocfw_rtf_bf16']:.3f} |"
-              for o in own]
+def memory_probe(seconds: int, precision: str, device: str) -> None:
+    """Vocode ``seconds`` of mel (1 sampling step) through ``vocode``; print max RSS in MiB."""
+    torch.manual_seed(0)
+    components = Components(MelConfig(), DiffWave(), DDPM(inference_schedule=[0.5]))
+    mel = torch.randn(100, round(seconds * OWN_RATE / HOP))
+    vocode(components, [mel], batch_size=4, device=device, precision=precision,
+           chunk_frames=round(10 * OWN_RATE / HOP))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if torch.cuda.is_available() and device != "cpu":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps({"seconds": seconds, "precision": precision, "peak_mib": peak}))
+
+
+def memory(device: str, lengths: list[int]) -> list[dict]:
+    """Peak memory of :func:`memory_probe` for inputs of each of ``lengths`` seconds, each in a
+    fresh process, in fp32 and bf16."""
+    rows = []
+    for precision in ("fp32", "bf16"):
+        for seconds in lengths:
+            command = [sys.executable, __file__, "--memory-probe", str(seconds),
+                       "--precision", precision, "--device", device]
+            text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            rows.append(json.loads(text.strip().splitlines()[-1]))
+            print(f"memory: {seconds} s input, {precision}, 10 s chunks, batch 4: peak "
+                  f"{rows[-1]['peak_mib']:.0f} MiB", flush=True)
+    return rows
+
+
+def markdown(info: dict, peers: list[dict], own: list[dict], mem: list[dict]) -> str:
+    threads = info["torch_threads"]
+    lines = [f"Machine: {info['machine']}; {threads} torch threads, torch {info['torch']}, "
+             f"torch.compile off; load average {info['load_average'][0]:.1f} before, "
+             f"{info.get('load_average_after', [0])[0]:.1f} after (shared machine). Medians of "
+             f"the timed runs after one checked warm-up run; RTF = compute s / audio s.", ""]
+    if peers:
+        lines += ["lmnt diffwave 0.1.7 BASE (80 mels, 22.05 kHz) and vocfw with the same weights "
+                  "and noise, fp32:", "",
+                  "| steps | audio | batch | runs | max abs diff | lmnt RTF | vocfw RTF | "
+                  "speed-up |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {c['steps']} | {c['seconds']} s | {c['batch']} | {c['runs']} | "
+                  f"{c['max_abs_diff']:.1e} | {c['peer_rtf']:.3f} | {c['vocfw_rtf']:.3f} | "
+                  f"{c['speedup']:.2f}x |" for c in peers]
+    if own:
+        lines += ["", "vocfw default model (24 kHz, 100 mels, 30 x 64), fast schedule; log-mel "
+                  "L1 (recipe mel, mean |difference| of natural-log magnitudes):", "",
+                  "| steps | audio | batch | runs | RTF fp32 | RTF bf16 | bf16 vs fp32 | "
+                  f"fp32 1 vs {threads} threads | fp32 other noise |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {o['steps']} | {o['seconds']} s | {o['batch']} | {o['runs']} | "
+                  f"{o['rtf']['fp32']:.3f} | {o['rtf']['bf16']:.3f} | "
+                  f"{o['log_mel_l1_bf16_vs_fp32']:.4f} | "
+                  f"{o['log_mel_l1_fp32_1_vs_all_threads']:.4f} | "
+                  f"{o['log_mel_l1_fp32_other_noise']:.4f} |" for o in own]
+    if mem:
+        lines += ["", "Peak memory vocoding one long input with `vocode` (10 s chunks, batch 4, "
+                  "one sampling step; max RSS of a fresh process, or CUDA peak allocation):", "",
+                  "| input | precision | peak MiB |", "|---:|---|---:|"]
+        lines += [f"| {m['seconds']} s | {m['precision']} | {m['peak_mib']:.0f} |" for m in mem]
     return "\n".join(lines) + "\n"
 
 
@@ -147,36 +230,65 @@ def parse_case(text: str) -> tuple[int, int, int]:
     return steps, seconds, batch
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="only 6 steps, 1 s, batch 1")
+    parser.add_argument("--quick", action="store_true",
+                        help="only 6 steps, 1 s, batch 1, and no memory probe")
     parser.add_argument("--case", type=parse_case, action="append",
-                        help="STEPS:SECONDS:BATCH, repeatable (default: every case)")
+                        help="peer case STEPS:SECONDS:BATCH, repeatable")
+    parser.add_argument("--own", type=parse_case, action="append",
+                        help="own-model case (fast schedule) SECONDS as above, repeatable")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory probe")
+    parser.add_argument("--memory-seconds", type=lambda text: [int(x) for x in text.split(",")],
+                        default=list(MEMORY_SECONDS),
+                        help="input lengths of the memory probe, comma-separated seconds")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per implementation")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args()
-    cases = QUICK_CASES if args.quick else args.case or ALL_CASES
-    info = machine()
+    parser.add_argument("--memory-probe", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_probe:
+        memory_probe(args.memory_probe, args.precision, args.device)
+        return
+    device = torch.device(args.device)
+    peer_cases = QUICK_CASES if args.quick else args.case or PEER_CASES
+    own_cases = QUICK_CASES if args.quick else args.own or OWN_CASES
+    info = {"machine": describe(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "compile": False, "load_average": os.getloadavg()}
     print(info, flush=True)
-    results: list[dict] = []
+    peers: list[dict] = []
     own: list[dict] = []
+    mem: list[dict] = []
 
     def save() -> None:  # after every case, so a long run reports what it has finished
         info["load_average_after"] = os.getloadavg()
-        write_json(args.output / "inference.json", {"machine": info, "cases": results, "own": own})
-        write_text(args.output / "inference.md", markdown(info, results, own))
+        write_json(args.output / "inference.json",
+                   {"machine": info, "peer_cases": peers, "own_cases": own, "memory": mem})
+        write_text(args.output / "inference.md", markdown(info, peers, own, mem))
 
-    own.append(own_default(6, args.runs))
-    with tempfile.TemporaryDirectory() as tmp:
-        peer, _ = peer_setup(Path(tmp))
-        folder = import_lmnt(Path(tmp) / "weights.pt", Path(tmp) / "run")
-        model = load_components(folder)[0].model
-        for case in cases:
-            results.append(run_case(*case, args.runs, peer, model))
-            save()
-    if any(case[0] == 50 for case in cases):
-        own.append(own_default(50, args.runs))
+    for case in own_cases:
+        own.append(own_case(*case, args.runs, device))
         save()
+    with tempfile.TemporaryDirectory() as tmp:
+        peer = peer_setup(Path(tmp), device)
+        folder = import_lmnt(Path(tmp) / "weights.pt", Path(tmp) / "run")
+        model = load_components(folder)[0].model.to(device).eval()
+        for case in peer_cases:
+            peers.append(peer_case(*case, args.runs, peer, model, device))
+            save()
+    if not (args.quick or args.no_memory):
+        mem.extend(memory(args.device, args.memory_seconds))
+        save()
+    print(markdown(info, peers, own, mem))
+
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.model import Vocoder
+from vocfw.plugins.models import diffwave_inference
 
 EMBEDDING_DIM = 128
 EMBEDDING_HIDDEN = 512
@@ -167,12 +168,15 @@ class DiffWaveCondition:
 
     Attributes:
         upsampled: (B, M, N) upsampled mel.
-        projections: (B, 2C, N) conditioner projection of the first ``len(projections)``
-            layers; later layers project ``upsampled`` at every step (memory bound).
+        projections: conditioner projection of the first ``len(projections)`` layers, (B, 2C,
+            N), or (B, N, 2C) in ``plan``; later layers project the mel at every step.
+        plan: without autograd, the folded weights and time-major conditioning that
+            :mod:`diffwave_inference` samples with.
     """
 
     upsampled: torch.Tensor
     projections: list[torch.Tensor]
+    plan: diffwave_inference.Plan | None = None
 
 
 class DiffWave(Vocoder):
@@ -249,6 +253,11 @@ class DiffWave(Vocoder):
                 f"instead of {self.n_mels})"
             )
         upsampled = self.spectrogram_upsampler(mel)  # (B, M, N)
+        if not torch.is_grad_enabled():
+            dtype = diffwave_inference.compute_dtype(upsampled.device)
+            plan = diffwave_inference.build_plan(self, upsampled, dtype,
+                                                 self.condition_cache_bytes)
+            return DiffWaveCondition(upsampled, plan.cached, plan)
         batch, _, samples = upsampled.shape
         per_layer = batch * 2 * self.residual_channels * samples * upsampled.element_size()
         cached = min(len(self.residual_layers), self.condition_cache_bytes // max(per_layer, 1))
@@ -272,6 +281,9 @@ class DiffWave(Vocoder):
         Returns:
             (B, N) predicted noise.
         """
+        if condition.plan is not None and not torch.is_grad_enabled():
+            return diffwave_inference.denoise(self, condition.plan, audio, step)
+        projections = condition.projections if condition.plan is None else []
         channels = self.residual_channels
         layers = self.residual_layers
         scale = 1 / math.sqrt(2.0)
@@ -288,8 +300,8 @@ class DiffWave(Vocoder):
         offset = torch.zeros_like(out_bias[0, :channels]).view(1, channels, 1)  # (1, C, 1)
         skip = torch.zeros_like(x)  # (B, C, N)
         for i, layer in enumerate(layers):
-            if i < len(condition.projections):
-                conditioner = condition.projections[i]  # (B, 2C, N)
+            if i < len(projections):
+                conditioner = projections[i]  # (B, 2C, N)
             else:
                 conditioner = layer.conditioner_projection(condition.upsampled)
             y = layer.dilated_conv(x + (steps[:, i] + offset)).add_(conditioner)  # (B, 2C, N)

@@ -1,0 +1,83 @@
+"""DiffWave's sampling path without autograd (time-major, folded weights, time tiles) computes
+the same function as the autograd path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vocfw.plugins.models.diffwave import DiffWave
+
+
+def model(**kwargs: int) -> DiffWave:
+    torch.manual_seed(0)
+    args = {"n_mels": 20, "residual_layers": 5, "residual_channels": 8,
+            "dilation_cycle_length": 4, **kwargs}
+    net = DiffWave(**args).eval()
+    torch.nn.init.normal_(net.output_projection.weight, std=0.5)  # zero at init
+    return net
+
+
+def fast(net: DiffWave, audio: torch.Tensor, step: torch.Tensor, mel: torch.Tensor,
+         tile: int | None = None) -> torch.Tensor:
+    with torch.inference_mode():
+        condition = net.condition(mel)
+        assert condition.plan is not None
+        if tile is not None:
+            condition.plan.tile = tile
+        return net.denoise(audio, step, condition)
+
+
+@pytest.mark.parametrize("tile", [None, 100, 257])
+def test_fast_path_equals_the_autograd_path(tile: int | None) -> None:
+    net = model()
+    mel, audio, step = torch.randn(3, 20, 5), torch.randn(3, 5 * 256), torch.tensor([0.5, 9, 49])
+    want = net(audio, step, mel)
+    assert want.requires_grad
+    got = fast(net, audio, step, mel, tile)
+    torch.testing.assert_close(got, want.detach(), rtol=0, atol=1e-5)
+
+
+def test_uncached_conditioner_and_inputs_shorter_than_a_dilation() -> None:
+    net = model(residual_layers=4, dilation_cycle_length=4)  # dilations up to 8
+    mel, audio, step = torch.randn(2, 20, 1), torch.randn(2, 6), torch.tensor([3])
+    net.hop_length = 6  # the network itself only needs N = T * hop
+    net.spectrogram_upsampler = torch.nn.Upsample(scale_factor=6)
+    want = net(audio, step, mel).detach()
+    net.condition_cache_bytes = 2 * 16 * 6 * 4  # one layer cached, three recomputed
+    with torch.inference_mode():
+        assert len(net.condition(mel).projections) == 1
+    torch.testing.assert_close(fast(net, audio, step, mel, tile=4), want, rtol=0, atol=1e-5)
+
+
+def test_bf16_autocast_follows_fp32_closely() -> None:
+    net = model()
+    mel, audio, step = torch.randn(1, 20, 8), torch.randn(1, 8 * 256), torch.tensor([20])
+    want = fast(net, audio, step, mel)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = fast(net, audio, step, mel)
+    assert got.dtype == torch.float32
+    error = (got - want).norm() / want.norm()
+    assert 0 < error < 0.05
+
+
+@pytest.mark.gpu
+def test_fast_path_on_cuda_equals_the_cpu() -> None:
+    net = model()
+    mel, audio, step = torch.randn(2, 20, 5), torch.randn(2, 5 * 256), torch.tensor([4, 40])
+    want = fast(net, audio, step, mel)
+    got = fast(net.cuda(), audio.cuda(), step.cuda(), mel.cuda())
+    torch.testing.assert_close(got.cpu(), want, rtol=0, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_autocast_on_cuda_follows_fp32(dtype: torch.dtype) -> None:
+    net = model().cuda()
+    mel, audio, step = (torch.randn(2, 20, 5).cuda(), torch.randn(2, 5 * 256).cuda(),
+                        torch.tensor([4, 40]).cuda())
+    want = fast(net, audio, step, mel)
+    with torch.autocast("cuda", dtype=dtype):
+        got = fast(net, audio, step, mel)
+    assert got.dtype == torch.float32
+    assert 0 < float((got - want).norm() / want.norm()) < 0.05
