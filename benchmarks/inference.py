@@ -39,13 +39,13 @@ import torch
 from report import RESULTS, describe
 
 from vocfw.core.atomic import write_json, write_text
-from vocfw.core.checkpoint import load_components
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import Components
-from vocfw.core.convert import import_lmnt
-from vocfw.core.features import MelConfig
-from vocfw.core.metrics import log_mel_l1
-from vocfw.core.vocode import vocode
+from vocfw.core.evaluate.metrics import log_mel_l1
+from vocfw.core.infer.vocode import vocode
+from vocfw.core.runs.checkpoint import load_components
 from vocfw.plugins.models.diffwave import DiffWave
+from vocfw.plugins.models.diffwave_convert import import_lmnt
 from vocfw.plugins.samplers.ddpm import DDPM
 
 PEER_CASES = [(6, 1, 1), (6, 10, 1), (6, 1, 8)]

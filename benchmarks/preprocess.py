@@ -64,8 +64,8 @@ def _peer_load_wav(path: str) -> tuple[object, int]:
 def _ours(corpus: Path, out: Path, workers: int) -> Callable[[], None]:
     import librosa.core.audio  # noqa: F401  (librosa's lazy resampler import, paid once)
 
-    from vocfw.core.data_config import DataConfig
-    from vocfw.core.preprocess import preprocess
+    from vocfw.core.data.config import DataConfig
+    from vocfw.core.data.preprocess import preprocess
     from vocfw.core.registry import build_registry
 
     data = DataConfig(datasets={"ljspeech": str(corpus)}, processed_dir=str(out))

@@ -30,11 +30,11 @@ import torch
 from report import describe, save_results
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import normalise_spec
-from vocfw.core.data_config import DataConfig
-from vocfw.core.engine import Trainer
-from vocfw.core.features import MelConfig
+from vocfw.core.data.config import DataConfig
 from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
+from vocfw.core.train.trainer import Trainer
 
 BATCH, FRAMES, HOP, MELS = 8, 32, 256, 80
 CROP = FRAMES * HOP
