@@ -6,21 +6,27 @@ from vocfw.core.registry import KINDS, Registry
 
 
 def plugin_listing(registry: Registry) -> dict:
-    """Plugins grouped by name, each with its distribution, version and registered classes.
+    """Every discovered plugin with its distribution, version and registered classes.
+
+    A plugin that registered nothing is listed with empty lists.
 
     Returns:
-        ``{"plugins": [{"plugin", "distribution", "version", "corpora", "models",
-        "samplers"}], "failures": [{"plugin", "distribution", "message"}]}`` where each kind
-        lists ``{"name", "class", "module"}``.
+        ``{"plugins": [{"plugin", "entry_point", "distribution", "version", "corpora",
+        "models", "samplers"}], "failures": [{"plugin", "distribution", "message"}]}`` where
+        each kind lists ``{"name", "class", "module"}``.
     """
-    plugins: dict[tuple[str, str], dict] = {}
+    plugins = {
+        name: {"plugin": name, "entry_point": source.entry_point,
+               "distribution": source.distribution, "version": source.version,
+               **{kind: [] for kind in KINDS}}
+        for name, source in registry.plugins.items()
+    }
     for kind in KINDS:
         for key, entry in sorted(registry.entries[kind].items()):
-            record = plugins.setdefault(
-                (entry.plugin, entry.distribution),
-                {"plugin": entry.plugin, "distribution": entry.distribution,
-                 "version": entry.version, **{k: [] for k in KINDS}},
-            )
+            record = plugins.setdefault(entry.plugin, {
+                "plugin": entry.plugin, "entry_point": entry.plugin,
+                "distribution": entry.distribution, "version": entry.version,
+                **{k: [] for k in KINDS}})
             record[kind].append({"name": key, "class": entry.cls.__name__, "module": entry.module})
     failures = [
         {"plugin": f.plugin, "distribution": f.distribution, "message": f.message}
@@ -36,10 +42,12 @@ def plugin_table(listing: dict) -> str:
         lines.append(
             f"{plugin['plugin']}  (distribution {plugin['distribution']} {plugin['version']})"
         )
-        for kind in KINDS:
-            for item in plugin[kind]:
-                lines.append(f"  {kind[:-1] if kind != 'corpora' else 'corpus':<8}"
-                             f"{item['name']:<14}{item['module']}.{item['class']}")
+        items = [(kind, item) for kind in KINDS for item in plugin[kind]]
+        if not items:
+            lines.append("  registers nothing")
+        for kind, item in items:
+            lines.append(f"  {kind[:-1] if kind != 'corpora' else 'corpus':<8}"
+                         f"{item['name']:<14}{item['module']}.{item['class']}")
     for failure in listing["failures"]:
         lines.append(
             f"FAILED  {failure['plugin']} (distribution {failure['distribution']}): "

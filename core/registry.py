@@ -13,7 +13,7 @@ from typing import Any
 
 from vocfw.core.corpus import Corpus
 from vocfw.core.model import Vocoder
-from vocfw.core.plugins import PluginFailure, PluginManager, get_plugin_manager
+from vocfw.core.plugins import PluginFailure, PluginManager, PluginSource, get_plugin_manager
 from vocfw.core.sampler import Sampler
 
 KINDS: dict[str, tuple[str, type]] = {
@@ -53,6 +53,7 @@ class Registry:
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
     failures: list[PluginFailure] = field(default_factory=list)
+    plugins: dict[str, PluginSource] = field(default_factory=dict)
 
     def add(self, kind: str, cls: Any, plugin: str, distribution: str, version: str = "") -> None:
         """Register one class, or raise :class:`RegistrationError` naming the distribution."""
@@ -103,7 +104,7 @@ class Registry:
 def build_registry(pm: PluginManager | None = None) -> Registry:
     """Run every register hook once and collect the classes, recording rejected ones."""
     pm = pm or get_plugin_manager()
-    registry = Registry(failures=list(pm.failures))
+    registry = Registry(failures=list(pm.failures), plugins=dict(pm.sources))
     for kind, (hook_name, _) in KINDS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
             distribution, version = pm.distribution_of(impl.plugin_name)

@@ -40,14 +40,27 @@ def test_plugins_lists_builtins_with_distribution_and_modules(capsys) -> None:
     code, out, _ = run(["plugins", "--json"], capsys)
     assert code == 0
     listing = json.loads(out)
-    by_name = {p["plugin"]: p for p in listing["plugins"]}
-    assert by_name["models"]["distribution"] == "vocfw"
-    assert by_name["models"]["models"] == [
+    by_name = {p["entry_point"]: p for p in listing["plugins"]}
+    assert by_name["vocfw-builtin-models"]["distribution"] == "vocfw"
+    assert by_name["vocfw-builtin-models"]["plugin"] == "vocfw:vocfw-builtin-models"
+    assert by_name["vocfw-builtin-models"]["models"] == [
         {"name": "DiffWave", "class": "DiffWave", "module": "vocfw.plugins.models.diffwave"}
     ]
-    assert {c["name"] for c in by_name["datasets"]["corpora"]} >= {"vctk", "csd", "libritts"}
+    corpora = {c["name"] for c in by_name["vocfw-builtin-datasets"]["corpora"]}
+    assert corpora >= {"vctk", "csd", "libritts"}
     code, text, _ = run(["plugins"], capsys)
     assert "vocfw.plugins.samplers.ddpm.DDPM" in text
+
+
+def test_plugin_that_registers_nothing_is_listed_as_such(fake_distribution, capsys) -> None:
+    fake_distribution("vocfw-empty", "", plugin="empty")
+    code, out, _ = run(["plugins", "--json"], capsys)
+    assert code == 0
+    [empty] = [p for p in json.loads(out)["plugins"] if p["distribution"] == "vocfw-empty"]
+    assert empty["plugin"] == "vocfw-empty:empty" and empty["version"] == "1.2.3"
+    assert empty["corpora"] == empty["models"] == empty["samplers"] == []
+    code, text, _ = run(["plugins"], capsys)
+    assert "vocfw-empty:empty  (distribution vocfw-empty 1.2.3)\n  registers nothing" in text
 
 
 def test_third_party_classes_are_listed_and_selectable_by_short_name(
