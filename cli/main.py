@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = gather_list_options(sys.argv[1:] if argv is None else list(argv))
     registry = build_registry()
     commands.report_failures(registry)
-    parser, experiments = build_parser()
+    parser, experiments = build_parser(registry)
     command = argv[0] if argv else ""
     try:
         check_config_classes(argv, registry)
@@ -68,7 +68,7 @@ def dispatch(cfg: Namespace, experiments: dict[str, ArgumentParser], registry: R
     if command == "evaluate":
         return commands.run_evaluate(sub)
     if command == "convert":
-        return commands.run_convert(sub)
+        return commands.run_convert(sub, registry)
     if command == "demo":
         return commands.run_demo(sub, main)
     return commands.run_plugins(sub, registry)

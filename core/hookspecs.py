@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from vocfw.core.converters import Converter
     from vocfw.core.corpus import Corpus
     from vocfw.core.model import Vocoder
     from vocfw.core.sampler import Sampler
@@ -51,4 +52,14 @@ def vocfw_register_samplers() -> list[type[Sampler]]:
     Returns:
         Subclasses of :class:`vocfw.core.sampler.Sampler`. The class name is the short name a
         config's ``sampler.class_path`` may use; names must be unique across all plugins.
+    """
+
+
+@hookspec
+def vocfw_register_converters() -> list[Converter]:
+    """Register checkpoint converters (import from and export to outside formats).
+
+    Returns:
+        :class:`vocfw.core.converters.Converter` records; each ``name`` becomes a
+        ``vocfw convert`` subcommand and must be unique across all plugins.
     """
