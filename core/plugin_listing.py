@@ -53,9 +53,9 @@ def plugin_table(listing: dict) -> str:
             lines.append("  registers nothing")
         for kind, item in items:
             lines.append(f"  {kind[:-1] if kind != 'corpora' else 'corpus':<8}"
-                         f"{item['name']:<14}{item['module']}.{item['class']}")
+                         f"{item['name']:<15} {item['module']}.{item['class']}")
         for item in plugin["converters"]:
-            lines.append(f"  {'convert':<8}{item['name']:<14}{item['direction']}: "
+            lines.append(f"  {'convert':<8}{item['name']:<15} {item['direction']}: "
                          f"{item['function']}")
     for failure in listing["failures"]:
         lines.append(

@@ -174,7 +174,8 @@ def _check_rows(sampler: Sampler, model: Vocoder, mel: torch.Tensor) -> None:
     _expect(torch.equal(first, sampler.sample(model, mel, torch.Generator().manual_seed(5))),
             cls, "sample gives different output for the same seeded generator")
     pair = rows([7, 8], mel)
-    _expect(torch.allclose(pair[1:], rows([8], mel[1:]), atol=1e-5), cls,
+    # equal up to float rounding, which batch size may change (outputs lie in [-1, 1])
+    _expect(torch.allclose(pair[1:], rows([8], mel[1:]), atol=1e-4), cls,
             "with one generator per row, a row's output depends on the other rows")
 
 
