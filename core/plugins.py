@@ -106,6 +106,24 @@ def _load(pm: PluginManager, ep: EntryPoint, name: str, dist: str) -> None:
         pm.failures.append(PluginFailure(name, dist, f"failed to load: {exc!r}"))
 
 
+def _drop_unknown_hooks(pm: PluginManager) -> None:
+    """Unregister, as a recorded failure, a plugin implementing a hook no spec declares (a
+    misspelt ``vocfw_register_*``), so it cannot stop the other plugins from loading."""
+    for hook_name, caller in list(vars(pm.hook).items()):
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook or pm.get_plugin(impl.plugin_name) is None:
+                continue
+            dist, _ = pm.distribution_of(impl.plugin_name)
+            pm.failures.append(PluginFailure(impl.plugin_name, dist, (
+                f"implements {hook_name}, which is not a vocfw hook (known: "
+                f"{', '.join(sorted(n for n, c in vars(pm.hook).items() if c.has_spec()))})"
+            )))
+            pm.unregister(name=impl.plugin_name)
+            pm.sources.pop(impl.plugin_name, None)
+
+
 def get_plugin_manager() -> PluginManager:
     """Create a plugin manager with every plugin of the ``vocfw`` entry-point group loaded.
 
@@ -134,6 +152,7 @@ def get_plugin_manager() -> PluginManager:
         _load(pm, ep, name, dist)
         if pm.get_plugin(name) is None:
             del pm.sources[name]
+    _drop_unknown_hooks(pm)
     pm.check_pending()
     if os.environ.get("VOCFW_TRACE_PLUGINS"):
         pm.trace.root.setwriter(sys.stderr.write)

@@ -144,6 +144,24 @@ def test_entry_point_name_declared_twice_is_a_failure_naming_both_distributions(
     assert "vocfw-alpha:shared" in registry.plugins
 
 
+def test_plugin_with_a_misspelt_hook_is_reported_and_others_work(fake_distribution) -> None:
+    fake_distribution("vocfw-typo", """
+        from vocfw.core import hookimpl
+
+        @hookimpl
+        def vocfw_register_modles():
+            return []
+    """)
+    fake_distribution("vocfw-toys", THIRD_PARTY)
+    registry = build_registry()
+    [failure] = registry.failures
+    assert failure.distribution == "vocfw-typo"
+    assert "vocfw_register_modles, which is not a vocfw hook" in failure.message
+    assert "vocfw_register_models" in failure.message
+    assert {"DiffWave", "ToyVocoder"} <= set(registry.entries["models"])
+    assert "vocfw-typo:vocfw-typo" not in registry.plugins
+
+
 def test_registry_add_rejects_directly() -> None:
     from vocfw.plugins.models.diffwave import DiffWave
 
