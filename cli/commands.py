@@ -16,7 +16,6 @@ from vocfw.core.evaluate.score import evaluate
 from vocfw.core.infer.predict import predict
 from vocfw.core.plugin_listing import plugin_listing, plugin_table
 from vocfw.core.registry import Registry
-from vocfw.plugins.models.diffwave_convert import export_lmnt, import_amphion, import_lmnt
 
 
 def _options(cfg: Namespace) -> dict:
@@ -71,10 +70,10 @@ def run_evaluate(cfg: Namespace) -> int:
     return 1 if evaluate(**_options(cfg)).failed else 0
 
 
-def run_convert(cfg: Namespace) -> int:
-    """``vocfw convert lmnt|amphion|export-lmnt``."""
-    functions = {"lmnt": import_lmnt, "amphion": import_amphion, "export-lmnt": export_lmnt}
-    written = functions[cfg.format](**_options(cfg[cfg.format]))
+def run_convert(cfg: Namespace, registry: Registry) -> int:
+    """``vocfw convert NAME``: run the registered converter of that name."""
+    converter = registry.converters[cfg.format].converter
+    written = converter.function(**_options(cfg[cfg.format]))
     print(f"wrote {written}")
     return 0
 

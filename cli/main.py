@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
+import yaml
 from jsonargparse import ArgumentParser, Namespace
 
 from vocfw.cli import commands
@@ -37,12 +40,43 @@ def gather_list_options(argv: list[str]) -> list[str]:
     return out
 
 
+def _option_value(text: str) -> Any:
+    """A command-line value as JSON where it is JSON (numbers, lists), else as YAML."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return yaml.safe_load(text)
+
+
+def gather_sampler_options(argv: list[str]) -> list[str]:
+    """``predict``: turn ``--sampler.KEY VALUE`` (or ``--sampler.init_args.KEY``, or
+    ``KEY=VALUE``) into one ``--sampler_args`` mapping of the keys actually given."""
+    if not argv or argv[0] != "predict":
+        return argv
+    out: list[str] = []
+    given: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        name, equals, value = argv[i].partition("=")
+        if name.startswith("--sampler."):
+            if not equals:
+                i += 1
+                value = argv[i] if i < len(argv) else ""
+            given[name.removeprefix("--sampler.").removeprefix("init_args.")] = (
+                _option_value(value))
+        else:
+            out.append(argv[i])
+        i += 1
+    return [*out, "--sampler_args", json.dumps(given)] if given else out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = gather_list_options(sys.argv[1:] if argv is None else list(argv))
+    argv = gather_sampler_options(argv)
     registry = build_registry()
     commands.report_failures(registry)
-    parser, experiments = build_parser()
+    parser, experiments = build_parser(registry)
     command = argv[0] if argv else ""
     try:
         check_config_classes(argv, registry)
@@ -68,7 +102,7 @@ def dispatch(cfg: Namespace, experiments: dict[str, ArgumentParser], registry: R
     if command == "evaluate":
         return commands.run_evaluate(sub)
     if command == "convert":
-        return commands.run_convert(sub)
+        return commands.run_convert(sub, registry)
     if command == "demo":
         return commands.run_demo(sub, main)
     return commands.run_plugins(sub, registry)

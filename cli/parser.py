@@ -18,11 +18,11 @@ from vocfw.core.data.config import DataConfig
 from vocfw.core.evaluate.score import evaluate
 from vocfw.core.infer.predict import predict
 from vocfw.core.model import Vocoder
+from vocfw.core.registry import Registry, build_registry
 from vocfw.core.sampler import Sampler
 from vocfw.core.seed import DEFAULT_SEED
 from vocfw.core.train.trainer import Trainer
 from vocfw.plugins.models.diffwave import DiffWave
-from vocfw.plugins.models.diffwave_convert import export_lmnt, import_amphion, import_lmnt
 from vocfw.plugins.samplers.ddpm import DDPM
 
 DEFAULT_MODEL = {"class_path": f"{DiffWave.__module__}.{DiffWave.__name__}"}
@@ -123,8 +123,27 @@ def function_parser(
     return bare_flags(parser)
 
 
-def build_parser() -> tuple[ArgumentParser, dict[str, ArgumentParser]]:
-    """The ``vocfw`` parser with all subcommands, and the subcommand parsers by name."""
+def add_converters(convert: ArgumentParser, registry: Registry) -> None:
+    """``vocfw convert``: one subcommand per registered converter, options from its signature."""
+    formats = convert.add_subcommands(dest="format")
+    for name, entry in sorted(registry.converters.items()):
+        converter = entry.converter
+        origin = f"{converter.direction}, from {entry.distribution}"
+        formats.add_subcommand(
+            name, function_parser(converter.function, converter.help or name),
+            help=f"{converter.help} ({origin})" if converter.help else origin,
+        )
+
+
+def build_parser(
+    registry: Registry | None = None,
+) -> tuple[ArgumentParser, dict[str, ArgumentParser]]:
+    """The ``vocfw`` parser with all subcommands, and the subcommand parsers by name.
+
+    Args:
+        registry: the plugins whose converters ``vocfw convert`` offers (default: every
+            installed plugin).
+    """
     parser = _new_parser("vocfw: train and run diffusion neural vocoders")
     parser.add_argument("--version", action="version", version=f"vocfw {__version__}")
     commands = parser.add_subcommands(dest="command")
@@ -143,14 +162,9 @@ def build_parser() -> tuple[ArgumentParser, dict[str, ArgumentParser]]:
         help="compare generated audio with references (PESQ, STOI, MCD, ...)",
     )
     convert = _new_parser("Import and export checkpoints of other implementations")
-    commands.add_subcommand("convert", convert, help="import or export peer checkpoints")
-    formats = convert.add_subcommands(dest="format")
-    formats.add_subcommand("lmnt", function_parser(import_lmnt, "Import an lmnt checkpoint"),
-                           help="lmnt-com/diffwave weights.pt -> vocfw run directory")
-    formats.add_subcommand("amphion", function_parser(import_amphion, "Import Amphion"),
-                           help="Amphion DiffWave checkpoint folder -> vocfw run directory")
-    formats.add_subcommand("export-lmnt", function_parser(export_lmnt, "Export to lmnt"),
-                           help="vocfw run or checkpoint -> lmnt-com/diffwave weights.pt")
+    commands.add_subcommand("convert", convert,
+                            help="import or export checkpoints with the registered converters")
+    add_converters(convert, registry or build_registry())
     commands.add_subcommand(
         "demo", function_parser(demo, "The whole job on a generated demo corpus", {"command"}),
         help="generate a demo corpus, then preprocess, fit, predict and evaluate",

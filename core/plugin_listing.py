@@ -6,22 +6,34 @@ from vocfw.core.registry import KINDS, Registry
 
 
 def plugin_listing(registry: Registry) -> dict:
-    """Plugins grouped by name, each with its distribution, version and registered classes.
+    """Every discovered plugin with its distribution, version and registered classes.
+
+    A plugin that registered nothing is listed with empty lists.
 
     Returns:
-        ``{"plugins": [{"plugin", "distribution", "version", "corpora", "models",
-        "samplers"}], "failures": [{"plugin", "distribution", "message"}]}`` where each kind
-        lists ``{"name", "class", "module"}``.
+        ``{"plugins": [{"plugin", "entry_point", "distribution", "version", "corpora",
+        "models", "samplers", "converters"}], "failures": [{"plugin", "distribution",
+        "message"}]}`` where each kind lists ``{"name", "class", "module"}`` and each
+        converter ``{"name", "direction", "function"}``.
     """
-    plugins: dict[tuple[str, str], dict] = {}
+    plugins = {
+        name: {"plugin": name, "entry_point": source.entry_point,
+               "distribution": source.distribution, "version": source.version,
+               **{kind: [] for kind in (*KINDS, "converters")}}
+        for name, source in registry.plugins.items()
+    }
     for kind in KINDS:
         for key, entry in sorted(registry.entries[kind].items()):
-            record = plugins.setdefault(
-                (entry.plugin, entry.distribution),
-                {"plugin": entry.plugin, "distribution": entry.distribution,
-                 "version": entry.version, **{k: [] for k in KINDS}},
-            )
+            record = plugins.setdefault(entry.plugin, {
+                "plugin": entry.plugin, "entry_point": entry.plugin,
+                "distribution": entry.distribution, "version": entry.version,
+                **{k: [] for k in (*KINDS, "converters")}})
             record[kind].append({"name": key, "class": entry.cls.__name__, "module": entry.module})
+    for name, entry in sorted(registry.converters.items()):
+        function = entry.converter.function
+        plugins[entry.plugin]["converters"].append({
+            "name": name, "direction": entry.converter.direction,
+            "function": f"{function.__module__}.{function.__qualname__}"})
     failures = [
         {"plugin": f.plugin, "distribution": f.distribution, "message": f.message}
         for f in registry.failures
@@ -36,10 +48,15 @@ def plugin_table(listing: dict) -> str:
         lines.append(
             f"{plugin['plugin']}  (distribution {plugin['distribution']} {plugin['version']})"
         )
-        for kind in KINDS:
-            for item in plugin[kind]:
-                lines.append(f"  {kind[:-1] if kind != 'corpora' else 'corpus':<8}"
-                             f"{item['name']:<14}{item['module']}.{item['class']}")
+        items = [(kind, item) for kind in KINDS for item in plugin[kind]]
+        if not items and not plugin["converters"]:
+            lines.append("  registers nothing")
+        for kind, item in items:
+            lines.append(f"  {kind[:-1] if kind != 'corpora' else 'corpus':<8}"
+                         f"{item['name']:<15} {item['module']}.{item['class']}")
+        for item in plugin["converters"]:
+            lines.append(f"  {'convert':<8}{item['name']:<15} {item['direction']}: "
+                         f"{item['function']}")
     for failure in listing["failures"]:
         lines.append(
             f"FAILED  {failure['plugin']} (distribution {failure['distribution']}): "

@@ -1,4 +1,5 @@
-"""The registry: every corpus, model and sampler class the plugins registered, checked once.
+"""The registry: every corpus, model and sampler class and every checkpoint converter the
+plugins registered, checked once.
 
 The registry calls each ``vocfw_register_*`` hook implementation separately, so a class can
 be traced to the distribution that registered it, and a broken plugin only loses its own
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from vocfw.core.converters import Converter
 from vocfw.core.corpus import Corpus
 from vocfw.core.model import Vocoder
-from vocfw.core.plugins import PluginFailure, PluginManager, get_plugin_manager
+from vocfw.core.plugins import PluginFailure, PluginManager, PluginSource, get_plugin_manager
 from vocfw.core.sampler import Sampler
 
 KINDS: dict[str, tuple[str, type]] = {
@@ -21,6 +24,9 @@ KINDS: dict[str, tuple[str, type]] = {
     "models": ("vocfw_register_models", Vocoder),
     "samplers": ("vocfw_register_samplers", Sampler),
 }
+
+
+CONVERTER_HOOK = "vocfw_register_converters"
 
 
 class RegistrationError(ValueError):
@@ -41,6 +47,16 @@ class Entry:
         return self.cls.__module__
 
 
+@dataclass(frozen=True)
+class ConverterEntry:
+    """One registered converter and where it came from."""
+
+    converter: Converter
+    plugin: str
+    distribution: str
+    version: str
+
+
 @dataclass
 class Registry:
     """Registered classes by kind (``corpora``, ``models``, ``samplers``) and key.
@@ -53,6 +69,8 @@ class Registry:
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
     failures: list[PluginFailure] = field(default_factory=list)
+    plugins: dict[str, PluginSource] = field(default_factory=dict)
+    converters: dict[str, ConverterEntry] = field(default_factory=dict)
 
     def add(self, kind: str, cls: Any, plugin: str, distribution: str, version: str = "") -> None:
         """Register one class, or raise :class:`RegistrationError` naming the distribution."""
@@ -76,6 +94,24 @@ class Registry:
                 f"already registered ({taken.module}.{taken.cls.__qualname__})"
             )
         self.entries[kind][key] = Entry(cls, plugin, distribution, version)
+
+    def add_converter(
+        self, converter: Any, plugin: str, distribution: str, version: str = ""
+    ) -> None:
+        """Register one converter, or raise :class:`RegistrationError` naming the distribution."""
+        origin = f"plugin {plugin!r} of distribution {distribution!r}"
+        if not isinstance(converter, Converter):
+            raise RegistrationError(
+                f"{origin} registered {converter!r} as a converter, but it is not a "
+                "vocfw.core.converters.Converter"
+            )
+        taken = self.converters.get(converter.name)
+        if taken is not None:
+            raise RegistrationError(
+                f"{origin} registered converter {converter.name!r}, which plugin "
+                f"{taken.plugin!r} of distribution {taken.distribution!r} already registered"
+            )
+        self.converters[converter.name] = ConverterEntry(converter, plugin, distribution, version)
 
     def get(self, kind: str, key: str) -> type:
         """Return a registered class, or raise ``KeyError`` listing the known keys."""
@@ -103,20 +139,22 @@ class Registry:
 def build_registry(pm: PluginManager | None = None) -> Registry:
     """Run every register hook once and collect the classes, recording rejected ones."""
     pm = pm or get_plugin_manager()
-    registry = Registry(failures=list(pm.failures))
-    for kind, (hook_name, _) in KINDS.items():
+    registry = Registry(failures=list(pm.failures), plugins=dict(pm.sources))
+    hooks = {hook_name: partial(registry.add, kind) for kind, (hook_name, _) in KINDS.items()}
+    hooks[CONVERTER_HOOK] = registry.add_converter
+    for hook_name, add in hooks.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
             distribution, version = pm.distribution_of(impl.plugin_name)
             try:
-                classes = impl.function() or []
+                items = impl.function() or []
             except Exception as exc:
                 registry.failures.append(
                     PluginFailure(impl.plugin_name, distribution, f"{hook_name} raised {exc!r}")
                 )
                 continue
-            for cls in classes:
+            for item in items:
                 try:
-                    registry.add(kind, cls, impl.plugin_name, distribution, version)
+                    add(item, impl.plugin_name, distribution, version)
                 except RegistrationError as exc:
                     failure = PluginFailure(impl.plugin_name, distribution, str(exc))
                     registry.failures.append(failure)

@@ -94,6 +94,14 @@ class Sampler(abc.ABC):
             (B, T * model.hop_length) waveforms in [-1, 1].
         """
 
+    def incompatibility(self, trained: Sampler) -> str | None:
+        """Why this sampler cannot vocode with a model trained with ``trained``, or ``None``.
+
+        Called when ``vocfw predict`` replaces a run's sampler. The default accepts any;
+        a sampler that knows the training process it inverts compares it with ``trained``'s.
+        """
+        return None
+
     @property
     def num_inference_steps(self) -> int:
         """Network evaluations one call of :meth:`sample` makes."""

@@ -6,6 +6,7 @@ binary pair would otherwise fail every test that imports vocfw, so the run stops
 
 from __future__ import annotations
 
+import gc
 import sys
 import textwrap
 import uuid
@@ -55,6 +56,7 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callab
     yield make
     for module in created:
         sys.modules.pop(module, None)
+    gc.collect()  # the plugin classes go too, so class names stay unique for later tests
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

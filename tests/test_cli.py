@@ -40,14 +40,84 @@ def test_plugins_lists_builtins_with_distribution_and_modules(capsys) -> None:
     code, out, _ = run(["plugins", "--json"], capsys)
     assert code == 0
     listing = json.loads(out)
-    by_name = {p["plugin"]: p for p in listing["plugins"]}
-    assert by_name["models"]["distribution"] == "vocfw"
-    assert by_name["models"]["models"] == [
+    by_name = {p["entry_point"]: p for p in listing["plugins"]}
+    assert by_name["vocfw-builtin-models"]["distribution"] == "vocfw"
+    assert by_name["vocfw-builtin-models"]["plugin"] == "vocfw:vocfw-builtin-models"
+    assert by_name["vocfw-builtin-models"]["models"] == [
         {"name": "DiffWave", "class": "DiffWave", "module": "vocfw.plugins.models.diffwave"}
     ]
-    assert {c["name"] for c in by_name["datasets"]["corpora"]} >= {"vctk", "csd", "libritts"}
+    corpora = {c["name"] for c in by_name["vocfw-builtin-datasets"]["corpora"]}
+    assert corpora >= {"vctk", "csd", "libritts"}
     code, text, _ = run(["plugins"], capsys)
     assert "vocfw.plugins.samplers.ddpm.DDPM" in text
+
+
+def test_plugin_that_registers_nothing_is_listed_as_such(fake_distribution, capsys) -> None:
+    fake_distribution("vocfw-empty", "", plugin="empty")
+    code, out, _ = run(["plugins", "--json"], capsys)
+    assert code == 0
+    [empty] = [p for p in json.loads(out)["plugins"] if p["distribution"] == "vocfw-empty"]
+    assert empty["plugin"] == "vocfw-empty:empty" and empty["version"] == "1.2.3"
+    assert empty["corpora"] == empty["models"] == empty["samplers"] == []
+    code, text, _ = run(["plugins"], capsys)
+    assert "vocfw-empty:empty  (distribution vocfw-empty 1.2.3)\n  registers nothing" in text
+
+
+UPPERCASE = """
+    from pathlib import Path
+
+    from vocfw.core import hookimpl
+    from vocfw.core.converters import Converter
+
+    def shout(source: Path, output: Path, times: int = 1) -> Path:
+        \"\"\"Write the source text in capitals.
+
+        Args:
+            source: a text file.
+            output: the file to write.
+            times: how often to repeat it.
+        \"\"\"
+        Path(output).write_text(Path(source).read_text().upper() * times)
+        return Path(output)
+
+    @hookimpl
+    def vocfw_register_converters():
+        return [Converter("shout", "export", shout, "text -> capitals"),
+                Converter("lmnt", "import", shout)]
+"""
+
+
+def test_converter_of_an_outside_plugin_is_offered_and_runs(
+    fake_distribution, tmp_path: Path, capsys
+) -> None:
+    fake_distribution("vocfw-shout", UPPERCASE)
+    code, out, _ = run(["convert", "--help"], capsys)
+    assert code == 0
+    assert "text -> capitals (export, from vocfw-shout)" in out
+    assert "(import, from vocfw)" in out  # the built-in lmnt converter stays
+    code, out, _ = run(["convert", "shout", "--help"], capsys)
+    assert "--times" in out and "how often to repeat it" in out
+    (tmp_path / "in.txt").write_text("quiet")
+    code, out, err = run(["convert", "shout", "--source", str(tmp_path / "in.txt"),
+                          "--output", str(tmp_path / "out.txt"), "--times", "2"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "out.txt").read_text() == "QUIETQUIET"
+    assert "converter 'lmnt', which plugin 'vocfw:vocfw-builtin-models' of distribution " \
+           "'vocfw' already registered" in err
+    code, out, _ = run(["plugins", "--json"], capsys)
+    [shout] = [p for p in json.loads(out)["plugins"] if p["distribution"] == "vocfw-shout"]
+    [converter] = shout["converters"]
+    assert converter["name"] == "shout" and converter["direction"] == "export"
+    assert converter["function"].endswith(".shout")
+
+
+def test_converter_records_are_checked() -> None:
+    from vocfw.core.converters import Converter
+
+    with pytest.raises(ValueError, match="direction must be one of"):
+        Converter("x", "sideways", print)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"parameters \['a'\] .* no type annotation"):
+        Converter("x", "import", lambda a: a)
 
 
 def test_third_party_classes_are_listed_and_selectable_by_short_name(

@@ -257,3 +257,17 @@ def test_slicer_leaves_short_audio_whole_and_checks_settings() -> None:
     assert Slicer().pieces(audio, 16000) == [(0, audio.size)]
     with pytest.raises(ValueError, match="min_length_ms >= min_interval_ms"):
         Slicer(min_length_ms=100.0, min_interval_ms=300.0)
+
+
+@pytest.mark.parametrize("name", ["nus48e", "opera"])
+def test_slicer_settings_are_corpus_options(name: str, tmp_path: Path) -> None:
+    fixture = build(name, tmp_path)
+    default = LOADERS[name](fixture.root).utterances()
+    whole = LOADERS[name](fixture.root, min_length_ms=60_000.0).utterances()
+    assert len(default) == len(fixture.expected)
+    recordings = {(u.singer, u.path) for u in default}
+    assert len(whole) == len(recordings) < len(default)
+    recipe = {"nus48e": (-40.0, 4000.0), "opera": (-30.0, 3000.0)}[name]
+    slicer = LOADERS[name](fixture.root).slicer
+    assert (slicer.threshold_db, slicer.max_sil_kept_ms) == recipe
+    assert LOADERS[name](fixture.root, threshold_db=-12.5).slicer.threshold_db == -12.5

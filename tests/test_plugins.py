@@ -15,9 +15,9 @@ THIRD_PARTY = (Path(__file__).parent / "fake_plugins" / "toys.py").read_text(enc
 def test_builtins_are_discovered_through_entry_points() -> None:
     pm = get_plugin_manager()
     names = {name for name, _ in pm.list_name_plugin()}
-    assert {"datasets", "models", "samplers"} <= names
-    dists = {dist.metadata["Name"] for _, dist in pm.list_plugin_distinfo()}
-    assert "vocfw" in dists
+    builtins = {f"vocfw:vocfw-builtin-{kind}" for kind in ("datasets", "models", "samplers")}
+    assert builtins <= names
+    assert {pm.distribution_of(name)[0] for name in builtins} == {"vocfw"}
     registry = build_registry(pm)
     assert registry.failures == []
     assert registry.get("models", "DiffWave").__module__ == "vocfw.plugins.models.diffwave"
@@ -58,7 +58,7 @@ def test_plugin_that_fails_to_import_is_reported_and_others_work(fake_distributi
     fake_distribution("vocfw-toys", THIRD_PARTY)
     registry = build_registry()
     [failure] = registry.failures
-    assert failure.plugin == "vocfw-broken"
+    assert failure.plugin == "vocfw-broken:vocfw-broken"
     assert failure.distribution == "vocfw-broken"
     assert "missing native library" in str(failure)
     assert {"DiffWave", "ToyVocoder"} <= set(registry.entries["models"])
@@ -97,11 +97,76 @@ def test_duplicate_and_wrong_base_registrations_name_the_distribution(fake_distr
     assert registry.get("models", "DiffWave").__module__ == "vocfw.plugins.models.diffwave"
 
 
+SHADOW = """
+    from vocfw.core import hookimpl
+    from vocfw.core.model import Vocoder
+
+    class DiffWave(Vocoder):
+        def condition(self, mel):
+            return mel
+
+        def denoise(self, audio, step, condition):
+            return audio
+
+    @hookimpl
+    def vocfw_register_models():
+        return [DiffWave]
+"""
+
+
+def test_outside_entry_point_named_models_leaves_the_builtins_and_reports_the_clash(
+    fake_distribution,
+) -> None:
+    fake_distribution("vocfw-shadow", SHADOW, plugin="models")
+    registry = build_registry()
+    assert registry.get("models", "DiffWave").__module__ == "vocfw.plugins.models.diffwave"
+    assert registry.get("samplers", "DDPM").__module__ == "vocfw.plugins.samplers.ddpm"
+    assert "vocfw-shadow:models" in registry.plugins
+    [failure] = registry.failures
+    assert failure.distribution == "vocfw-shadow"
+    assert "'DiffWave'" in failure.message and "'vocfw'" in failure.message
+
+
+def test_entry_point_name_declared_twice_is_a_failure_naming_both_distributions(
+    fake_distribution,
+) -> None:
+    fake_distribution("vocfw-copycat", THIRD_PARTY, plugin="vocfw-builtin-models")
+    fake_distribution("vocfw-alpha", "", plugin="shared")
+    fake_distribution("vocfw-beta", THIRD_PARTY, plugin="shared")
+    registry = build_registry()
+    assert registry.get("models", "DiffWave").__module__ == "vocfw.plugins.models.diffwave"
+    assert "ToyVocoder" not in registry.entries["models"]
+    messages = {f.distribution: f.message for f in registry.failures}
+    assert set(messages) == {"vocfw-copycat", "vocfw-beta"}
+    assert "'vocfw-builtin-models'" in messages["vocfw-copycat"]
+    assert "'vocfw'" in messages["vocfw-copycat"]
+    assert "'vocfw-alpha'" in messages["vocfw-beta"] and "'vocfw-beta'" in messages["vocfw-beta"]
+    assert "vocfw-alpha:shared" in registry.plugins
+
+
+def test_plugin_with_a_misspelt_hook_is_reported_and_others_work(fake_distribution) -> None:
+    fake_distribution("vocfw-typo", """
+        from vocfw.core import hookimpl
+
+        @hookimpl
+        def vocfw_register_modles():
+            return []
+    """)
+    fake_distribution("vocfw-toys", THIRD_PARTY)
+    registry = build_registry()
+    [failure] = registry.failures
+    assert failure.distribution == "vocfw-typo"
+    assert "vocfw_register_modles, which is not a vocfw hook" in failure.message
+    assert "vocfw_register_models" in failure.message
+    assert {"DiffWave", "ToyVocoder"} <= set(registry.entries["models"])
+    assert "vocfw-typo:vocfw-typo" not in registry.plugins
+
+
 def test_registry_add_rejects_directly() -> None:
     from vocfw.plugins.models.diffwave import DiffWave
 
     registry = Registry()
-    registry.add("models", DiffWave, "models", "vocfw")
+    registry.add("models", DiffWave, "vocfw:vocfw-builtin-models", "vocfw")
     with pytest.raises(RegistrationError, match="other-dist"):
         registry.add("models", DiffWave, "p", "other-dist")
     with pytest.raises(RegistrationError, match="other-dist.*not a subclass"):

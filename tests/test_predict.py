@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,7 @@ def test_audio_mode_resamples_and_writes_copy_synthesis_pairs(run: Path, tmp_pat
     (audio_dir / "notes.txt").write_text("not audio")
     out = tmp_path / "out"
     summary = predict(run, "audio", output=out, audio_dir=audio_dir, progress=False,
-                      sampler="1e-4,0.01,0.3")
+                      sampler_args={"inference_schedule": [1e-4, 0.01, 0.3]})
     expected = {"a": int(round(0.5 * RATE)) // HOP, "b": int(round(0.3 * RATE)) // HOP}
     for uid, count in expected.items():
         assert frames_of(out / "pred" / f"{uid}.wav") == count * HOP
@@ -178,7 +179,7 @@ def test_bad_audio_files_are_reported_and_the_rest_written(run: Path, tmp_path: 
 def test_sampler_override_and_missing_inputs_are_checked(run: Path, tmp_path: Path) -> None:
     features = tmp_path / "features"
     write_features(features, "u", waveform(0.3))
-    with pytest.raises(ValueError, match="list of betas nor a registered sampler"):
+    with pytest.raises(ValueError, match="'quick' is not a registered sampler"):
         predict(run, "feature", feature_dir=features, sampler="quick", progress=False)
     with pytest.raises(ValueError, match="--datasets"):
         predict(run, "dataset", progress=False)
@@ -333,3 +334,55 @@ def test_short_ground_truth_is_padded_to_frames_times_hop(run: Path, tmp_path: P
     predict(run, "feature", output=out, feature_dir=features, progress=False)
     assert frames_of(out / "gt" / "u.wav") == frames_of(out / "pred" / "u.wav") == count * HOP
     assert np.all(read(out / "gt" / "u.wav")[-100:] == 0)
+
+
+def test_sampler_options_at_inference_belong_to_the_sampler(
+    run: Path, tmp_path: Path, capsys, fake_distribution
+) -> None:
+    from vocfw.cli.main import main
+
+    fake_distribution("vocfw-toys", (Path(__file__).parent / "fake_plugins" / "toys.py")
+                      .read_text(encoding="utf-8"))
+    features = tmp_path / "features"
+    write_features(features, "u", waveform(0.3))
+    base = ["predict", "--run", str(run), "--mode", "feature", "--feature_dir", str(features),
+            "--progress", "false", "--overwrite"]
+
+    def report(*extra: str) -> dict:
+        out = tmp_path / "out"
+        assert main([*base, "--output", str(out), *extra]) == 0, capsys.readouterr().err
+        return json.loads((out / REPORT_FILE).read_text())
+
+    full = report("--sampler.inference_schedule", "full")  # the run's DDPM, one arg changed
+    assert full["sampler_steps"] == 50
+    assert full["sampler"]["init_args"]["inference_schedule"] == "full"
+    fast = report("--sampler", "DDPM", "--sampler.inference_schedule=fast")
+    assert fast["sampler_steps"] == 6
+    betas = report("--sampler.init_args.inference_schedule", "[1e-4,0.01,0.3]")
+    assert betas["sampler"]["init_args"]["inference_schedule"] == [1e-4, 0.01, 0.3]
+    toy = report("--sampler", "ToySampler", "--sampler.steps", "7")  # an outside sampler
+    assert toy["sampler"]["class_path"].endswith("ToySampler")
+    assert toy["sampler"]["init_args"] == {"steps": 7}
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--sampler.beta_end", "0.06"], "DDPM cannot vocode with this model: its training noise "
+     "schedule .* differs from the one the model was trained with"),
+    (["--sampler.beta_end", "0.02"], "outside the trained range"),
+    (["--sampler.num_steps", "20"], "model.init_args.num_steps is 50 but "
+     "sampler.init_args.num_steps is 20"),
+    (["--sampler.steps", "3"], "--sampler.steps: DDPM takes no such argument"),
+    (["--sampler.inference_schedule", "quick"], "inference_schedule"),
+])
+def test_an_incompatible_predict_sampler_is_refused_saying_why(
+    run: Path, tmp_path: Path, capsys, extra: list[str], message: str
+) -> None:
+    from vocfw.cli.main import main
+
+    features = tmp_path / "features"
+    write_features(features, "u", waveform(0.3))
+    code = main(["predict", "--run", str(run), "--mode", "feature", "--feature_dir",
+                 str(features), "--progress", "false", *extra])
+    assert code == 1
+    assert re.search(message, capsys.readouterr().err)
+    assert not (run / "result" / "pred").exists()

@@ -74,3 +74,46 @@ def test_preprocess_corpus(name: str, tmp_path: Path) -> None:
     assert report["skipped"] == []
     counts = {split: s.utterances for split, s in summary.datasets[built.name].splits.items()}
     assert sum(counts.values()) == len(built.expected)
+
+
+@pytest.mark.slow
+def test_corpus_option_set_in_yaml_reaches_the_corpus(tmp_path: Path, capsys) -> None:
+    import yaml
+
+    from vocfw.cli.main import main
+
+    fixture = WHOLE_FILE["folder"](tmp_path / "raw", test_percent=60)
+    assert {split for _, split in fixture.expected.values()} == {"train", "test"}
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({"data": {
+        "datasets": {"mine": {"class_path": "folder",
+                              "init_args": {"root": str(fixture.root), "test_percent": 60}}},
+        "processed_dir": str(tmp_path / "data"),
+    }}))
+    assert main(["preprocess", "--config", str(config)]) == 0
+    out = tmp_path / "data" / "mine"
+    test = {entry["Uid"] for entry in entries_of(out, ["test"])}
+    assert test == {uid for uid, (_, split) in fixture.expected.items() if split == "test"}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main(["preprocess", "--config", str(config), "--print_config"])
+    assert stop.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["data"]["datasets"]["mine"]["init_args"]["test_percent"] == 60
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({"class_path": "folder", "init_args": {"root": "x", "tset_percent": 5}},
+     "data.datasets.mine.init_args: .*tset_percent.*AudioFolder takes root, dataset, "
+     "test_percent"),
+    ({"class_path": "os.system", "init_args": {"root": "x"}},
+     "data.datasets.mine.class_path: 'os.system' is not a registered corpus"),
+    ({"class_path": "folder"}, r"data.datasets.mine.init_args.root: expected the corpus folder"),
+    ({"class_path": "folder", "extra": 1}, "data.datasets.mine: expected a corpus folder or"),
+])
+def test_corpus_spec_errors_name_the_key(value: dict, message: str, tmp_path: Path) -> None:
+    from vocfw.core.data.config import build_corpus
+
+    with pytest.raises(ValueError, match=message):
+        data = DataConfig(datasets={"mine": value}, processed_dir=str(tmp_path))
+        build_corpus("mine", data.datasets["mine"], build_registry())

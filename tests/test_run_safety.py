@@ -247,7 +247,7 @@ def test_overwrite_is_a_bare_flag(tmp_path: Path) -> None:
     (tmp_path / "mels").mkdir()
     np.save(tmp_path / "mels" / "u.npy", np.zeros((20, 4), dtype=np.float32))
     args = ["predict", "--run", str(tmp_path / "run"), "--mode", "feature", "--feature_dir",
-            str(tmp_path), "--sampler", "0.1,0.2", "--progress", "false"]
+            str(tmp_path), "--sampler.inference_schedule", "[0.1,0.2]", "--progress", "false"]
     assert main(args) == 0
     wav = tmp_path / "run" / "result" / "pred" / "u.wav"
     before = wav.stat().st_mtime_ns

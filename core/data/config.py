@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vocfw.core.audio.mel import MelConfig
+from vocfw.core.corpus import Corpus
+from vocfw.core.registry import Registry
+
+CORPUS_KEYS = {"class_path", "init_args"}
 
 
 @dataclass
@@ -13,9 +19,12 @@ class DataConfig:
     """Corpora to use and how their features are made.
 
     Args:
-        datasets: dataset name -> corpus folder as downloaded. The name selects the loader
-            (``ljspeech``, ``vctk``, ...); a name that starts with a loader's name uses that
-            loader (``opencpop_v2``, ``folder_mine``).
+        datasets: dataset name -> corpus folder as downloaded, or ``{class_path, init_args}``
+            with the folder as ``init_args.root`` and any other constructor option of the
+            corpus beside it. With a folder, the name selects the loader (``ljspeech``,
+            ``vctk``, ...; a name that starts with a loader's name uses that loader:
+            ``opencpop_v2``, ``folder_mine``); ``class_path`` is a registered corpus's name
+            (``folder``) or class name (``AudioFolder``).
         processed_dir: where preprocessing writes ``{processed_dir}/{dataset}/``.
         features: mel-spectrogram settings, shared by preprocessing, the model and inference.
         min_duration: drop utterances shorter than this many seconds (``None``: keep all).
@@ -25,13 +34,15 @@ class DataConfig:
         ValueError: ``min_duration`` is greater than ``max_duration``.
     """
 
-    datasets: dict[str, str] = field(default_factory=dict)
+    datasets: dict[str, str | dict[str, Any]] = field(default_factory=dict)
     processed_dir: str = "data"
     features: MelConfig = field(default_factory=MelConfig)
     min_duration: float | None = None
     max_duration: float | None = None
 
     def __post_init__(self) -> None:
+        for name, value in self.datasets.items():
+            _check_dataset_entry(name, value)
         low, high = self.min_duration, self.max_duration
         if low is not None and high is not None and low > high:
             raise ValueError(
@@ -42,3 +53,53 @@ class DataConfig:
     def dataset_dir(self, dataset: str) -> Path:
         """``{processed_dir}/{dataset}``."""
         return Path(self.processed_dir) / dataset
+
+
+def _check_dataset_entry(name: str, value: Any) -> None:
+    """Refuse a ``data.datasets`` value that is neither a folder nor a corpus spec."""
+    where = f"data.datasets.{name}"
+    if isinstance(value, str):
+        return
+    if not isinstance(value, dict) or "class_path" not in value or set(value) - CORPUS_KEYS:
+        raise ValueError(f"{where}: expected a corpus folder or {{class_path, init_args}}, "
+                         f"got {value!r}")
+    init_args = value.get("init_args", {})
+    if not isinstance(value["class_path"], str) or not isinstance(init_args, dict):
+        raise ValueError(f"{where}: class_path must be a name and init_args a mapping")
+    if not isinstance(init_args.get("root"), str):
+        raise ValueError(f"{where}.init_args.root: expected the corpus folder")
+    if init_args.get("dataset", name) != name:
+        raise ValueError(f"{where}.init_args.dataset: the dataset name is the key {name!r}")
+
+
+def _corpus_class(name: str, class_path: str, registry: Registry) -> type[Corpus]:
+    """The registered corpus a spec names, by corpus name or class name; nothing imported."""
+    corpora = registry.entries["corpora"]
+    if class_path in corpora:
+        return corpora[class_path].cls
+    for entry in corpora.values():
+        if class_path in (entry.cls.__name__, f"{entry.module}.{entry.cls.__qualname__}"):
+            return entry.cls
+    known = ", ".join(sorted(corpora))
+    raise ValueError(f"data.datasets.{name}.class_path: {class_path!r} is not a registered "
+                     f"corpus (registered: {known}); nothing was imported")
+
+
+def build_corpus(name: str, value: str | dict[str, Any], registry: Registry) -> Corpus:
+    """The corpus of one ``data.datasets`` entry, reading the tree under dataset name ``name``.
+
+    Raises:
+        ValueError: an unregistered class or an option the corpus does not take.
+        CorpusLayoutError: the folder does not exist.
+    """
+    if isinstance(value, str):
+        return registry.corpus_for(name)(Path(value), dataset=name)
+    cls = _corpus_class(name, value["class_path"], registry)
+    init_args = {**value.get("init_args", {}), "dataset": name}
+    try:
+        inspect.signature(cls).bind(**init_args)
+    except TypeError as exc:
+        options = ", ".join(inspect.signature(cls).parameters)
+        raise ValueError(f"data.datasets.{name}.init_args: {exc} ({cls.__name__} takes "
+                         f"{options})") from None
+    return cls(**init_args)

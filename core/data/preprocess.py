@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.corpus import Utterance
-from vocfw.core.data.config import DataConfig
+from vocfw.core.data.config import DataConfig, build_corpus
 from vocfw.core.data.extract import ExtractTask, extract, init_worker, measure_many
 from vocfw.core.data.layout import (
     FEATURES_FILE,
@@ -188,11 +188,12 @@ def _extract_missing(
 
 
 def _process_dataset(
-    name: str, root: str, data: DataConfig, registry: Registry, runner: _Runner, device: str
+    name: str, source: str | dict, data: DataConfig, registry: Registry, runner: _Runner,
+    device: str,
 ) -> DatasetSummary:
-    """Preprocess one dataset into ``{processed_dir}/{name}/``."""
+    """Preprocess one dataset (a folder or a corpus spec) into ``{processed_dir}/{name}/``."""
     out_dir = data.dataset_dir(name)
-    corpus = registry.corpus_for(name)(Path(root), dataset=name)
+    corpus = build_corpus(name, source, registry)
     utts = corpus.utterances()
     _check_unique(utts, name, corpus.name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -251,8 +252,9 @@ def preprocess(
     """
     summary = PreprocessSummary()
     with _runner(num_workers, progress) as runner:
-        for name, root in data.datasets.items():
-            summary.datasets[name] = _process_dataset(name, root, data, registry, runner, device)
+        for name, source in data.datasets.items():
+            summary.datasets[name] = _process_dataset(name, source, data, registry, runner,
+                                                      device)
     if progress:
         print(summary.table())
     return summary

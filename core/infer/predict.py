@@ -11,6 +11,7 @@ import inspect
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from vocfw.core.atomic import write_json, write_wav
 from vocfw.core.audio.io import AudioError
 from vocfw.core.audio.mel import MelSpectrogram
-from vocfw.core.components import Components, build_sampler
+from vocfw.core.components import Components, build_sampler, resolve_class
 from vocfw.core.corpus import SkippedItem
 from vocfw.core.infer.inputs import Input, Mode, discover, load_input
 from vocfw.core.infer.vocode import MelError, Precision, resolve_device, vocode
@@ -81,55 +82,46 @@ class PredictSummary:
         return "\n".join(lines)
 
 
-def parse_schedule(text: str) -> str | list[float] | None:
-    """``fast``, ``full`` or comma-separated betas (``1e-4,1e-3,0.05``); ``None`` otherwise."""
-    if text in ("fast", "full"):
-        return text
-    try:
-        return [float(beta) for beta in text.split(",")]
-    except ValueError:
-        return None
-
-
-def override_sampler(components: Components, checkpoint: Path, choice: str) -> None:
-    """Replace the stored sampler: another inference schedule, or another registered sampler.
+def override_sampler(
+    components: Components, checkpoint: Path, name: str | None, init_args: dict[str, Any]
+) -> None:
+    """Replace the stored sampler: the run's own with changed init args, or another
+    registered sampler.
 
     Args:
         components: the loaded vocoder; its ``sampler`` (and ``spec``) are replaced.
         checkpoint: the checkpoint folder it was loaded from (named in errors).
-        choice: ``fast``, ``full``, comma-separated betas, or a registered sampler's class name
-            (it gets the stored sampler's arguments that its constructor accepts, so the
-            training noise schedule carries over).
+        name: a registered sampler's class name (``None``: the run's own class).
+        init_args: constructor arguments to set; the others keep the run's values where the
+            constructor takes them (so the training noise schedule carries over).
 
     Raises:
-        ValueError: a schedule the stored sampler cannot take or that does not fit its training
-            noise range, or an unknown sampler name.
+        ValueError: an unknown sampler, arguments its constructor does not take or accept, or
+            a sampler incompatible with the one the model was trained with (saying why).
     """
     stored = components.spec["sampler"]
-    init_args = dict(stored.get("init_args", {}))
-    schedule = parse_schedule(choice)
-    if schedule is not None:
-        if "inference_schedule" not in init_args:
-            raise ValueError(
-                f"sampler {stored['class_path']} of {checkpoint} takes no "
-                f"inference_schedule, so --sampler {choice} cannot be applied"
-            )
-        init_args["inference_schedule"] = schedule
-        sampler = {"class_path": stored["class_path"], "init_args": init_args}
+    if name is None:
+        cls = resolve_class("samplers", stored["class_path"], build_registry(), str(checkpoint))
     else:
         samplers = build_registry().entries["samplers"]
-        if choice not in samplers:
-            raise ValueError(
-                f"--sampler {choice!r} is neither 'fast', 'full', a list of betas nor a "
-                f"registered sampler ({', '.join(sorted(samplers))})"
-            )
-        cls = samplers[choice].cls
-        accepted = inspect.signature(cls).parameters
-        sampler = {
-            "class_path": f"{cls.__module__}.{cls.__name__}",
-            "init_args": {key: value for key, value in init_args.items() if key in accepted},
-        }
-    build_sampler(components, sampler, f"{checkpoint}: --sampler {choice}")
+        if name not in samplers:
+            raise ValueError(f"--sampler {name!r} is not a registered sampler (registered: "
+                             f"{', '.join(sorted(samplers))})")
+        cls = samplers[name].cls
+    accepted = inspect.signature(cls).parameters
+    unknown = sorted(set(init_args) - set(accepted))
+    if unknown:
+        raise ValueError(f"--sampler.{unknown[0]}: {cls.__name__} takes no such argument "
+                         f"(it takes {', '.join(accepted) or 'none'})")
+    carried = {k: v for k, v in stored.get("init_args", {}).items() if k in accepted}
+    trained = components.sampler
+    spec = {"class_path": f"{cls.__module__}.{cls.__name__}",
+            "init_args": {**carried, **init_args}}
+    build_sampler(components, spec, f"{checkpoint}: --sampler {cls.__name__}")
+    reason = components.sampler.incompatibility(trained)
+    if reason is not None:
+        raise ValueError(f"{checkpoint}: --sampler {cls.__name__} cannot vocode with this "
+                         f"model: {reason}")
 
 
 def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
@@ -161,6 +153,7 @@ def predict(
     audio_dir: Path | None = None,
     checkpoint: Path | None = None,
     sampler: str | None = None,
+    sampler_args: dict[str, Any] | None = None,
     batch_size: int = 4,
     device: str = "auto",
     seed: int = DEFAULT_SEED,
@@ -184,8 +177,10 @@ def predict(
         feature_dir: folder holding ``mels/`` and optionally ``audios/`` (``feature`` mode).
         audio_dir: folder of audio files (``audio`` mode).
         checkpoint: a checkpoint folder to use instead of the run's newest.
-        sampler: instead of the stored inference schedule: ``fast``, ``full``,
-            comma-separated betas, or a registered sampler's class name.
+        sampler: a registered sampler's class name to vocode with instead of the run's own
+            (its arguments carry over where it takes them).
+        sampler_args: sampler constructor arguments to change, for example
+            ``{"inference_schedule": "fast"}`` (on the command line ``--sampler.KEY VALUE``).
         batch_size: utterances (or chunks) generated together.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ...
         seed: seed of the sampling noise; each input's noise is drawn from (seed, uid), so its
@@ -210,8 +205,8 @@ def predict(
     run = Path(run)
     output = Path(output) if output is not None else run / "result"
     components, folder = load_components(checkpoint or run, use_ema=use_ema)
-    if sampler is not None:
-        override_sampler(components, folder, sampler)
+    if sampler is not None or sampler_args:
+        override_sampler(components, folder, sampler, dict(sampler_args or {}))
     features, model = components.features, components.model
     processed = Path(processed_dir) if processed_dir is not None else run_processed_dir(run)
     summary = PredictSummary(output)
@@ -273,7 +268,8 @@ def predict(
         flush()
     summary.wall_seconds = time.perf_counter() - started
     report = {"run": str(run), "checkpoint": str(folder), "mode": mode, "device": str(torch_device),
-              "seed": seed, "sampler_steps": components.sampler.num_inference_steps,
+              "seed": seed, "sampler": components.spec["sampler"],
+              "sampler_steps": components.sampler.num_inference_steps,
               **summary.to_dict()}
     write_json(report_path(output, overwrite), report)
     print(summary)

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from vocfw.core.audio.io import AudioError
-from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
-from vocfw.plugins.datasets.slicer import Slicer, silence_segments
+from vocfw.core.corpus import CorpusLayoutError, Utterance
+from vocfw.plugins.datasets.slicer import SilenceSlicedCorpus, silence_segments
 
 STYLES = ("read", "sing")
 TEST_SONGS = frozenset({("ADIZ_read", "01"), ("MCUR_sing", "10"), ("JLEE_read", "08"),
                         ("SAMF_sing", "18")})
-SLICER = Slicer(threshold_db=-40.0, min_length_ms=5000.0, min_interval_ms=300.0, hop_ms=10.0,
-                max_sil_kept_ms=4000.0)
 
 
-class NUS48E(Corpus):
+@dataclass
+class NUS48E(SilenceSlicedCorpus):
     """NUS-48E: point ``root`` at the folder holding the singer folders (``ADIZ/``, ...).
 
     Each ``{SINGER}/{read,sing}/{song}.wav`` is cut at its silences into segments; nothing is
     written to disk. The ``.txt`` annotations are not read.
+
+    The slicer options of :class:`SilenceSlicedCorpus` are settable; the defaults are the
+    recipe's (threshold -40 dB, at most 4000 ms of silence kept around a cut).
     """
 
     name = "nus48e"
     description = "NUS-48E sung and spoken lyrics (12 singers), cut at silences"
+
+    threshold_db: float = -40.0
+    max_sil_kept_ms: float = 4000.0
 
     def utterances(self) -> list[Utterance]:
         """Describe every silence-sliced piece of every recording.
@@ -49,7 +56,7 @@ class NUS48E(Corpus):
         records = []
         for wav in wavs:
             try:
-                segments = silence_segments(wav, SLICER)
+                segments = silence_segments(wav, self.slicer)
             except AudioError as exc:
                 self.skip(wav, exc.reason)
                 continue

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from vocfw.core.audio.io import AudioError, list_audio_files
-from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
-from vocfw.plugins.datasets.slicer import Slicer, silence_segments
+from vocfw.core.corpus import CorpusLayoutError, Utterance
+from vocfw.plugins.datasets.slicer import SilenceSlicedCorpus, silence_segments
 
 LANGUAGES = ("chinese", "western")
 TEST_SONGS = frozenset({("fem_01", "neg_1"), ("fem_12", "pos_3"), ("male_02", "neg_1"),
                         ("male_11", "pos_2")})
-SLICER = Slicer(threshold_db=-30.0, min_length_ms=5000.0, min_interval_ms=300.0, hop_ms=10.0,
-                max_sil_kept_ms=3000.0)
 
 
-class Opera(Corpus):
+@dataclass
+class Opera(SilenceSlicedCorpus):
     """Opera: point ``root`` at the corpus folder or at its ``monophonic/`` folder, the one
     holding ``chinese/`` and ``western/``.
 
@@ -23,11 +23,17 @@ class Opera(Corpus):
     written to disk. ``polyphonic/`` and the spreadsheet are not read. Singers of both
     languages share one namespace; a singer and song already seen in ``chinese/`` is skipped
     in ``western/``.
+
+    The slicer options of :class:`SilenceSlicedCorpus` are settable; the defaults are the
+    recipe's (threshold -30 dB, at most 3000 ms of silence kept around a cut).
     """
 
     name = "opera"
     description = "Chinese and Western opera singing (monophonic part), cut at silences"
     inner_folder = "monophonic"
+
+    threshold_db: float = -30.0
+    max_sil_kept_ms: float = 3000.0
 
     def utterances(self) -> list[Utterance]:
         """Describe every silence-sliced piece of every recording.
@@ -63,7 +69,7 @@ class Opera(Corpus):
                 continue
             seen[singer, song] = audio
             try:
-                segments = silence_segments(audio, SLICER)
+                segments = silence_segments(audio, self.slicer)
             except AudioError as exc:
                 self.skip(audio, exc.reason)
                 continue

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vocfw.core.audio.io import AudioError, audio_info, load_audio
+from vocfw.core.corpus import Corpus
 
 _BLOCK_SAMPLES = 1 << 22
 
@@ -171,3 +172,29 @@ def silence_segments(path: Path, slicer: Slicer) -> list[tuple[float, float]]:
     if not pieces:
         raise AudioError(path, f"silent throughout (nothing above {slicer.threshold_db} dB)")
     return [(a / sample_rate, b / sample_rate) for a, b in pieces]
+
+
+@dataclass
+class SilenceSlicedCorpus(Corpus):
+    """A corpus whose recordings are cut at their silences; the slicer's settings are options.
+
+    Args:
+        root: the corpus folder.
+        dataset: the dataset name (defaults to the corpus name).
+        threshold_db: frames with an RMS below this level (dB re full scale) are silent.
+        min_length_ms: a piece is not cut before it is this long.
+        min_interval_ms: the shortest silence that can become a cut.
+        max_sil_kept_ms: the most silence kept around a cut.
+    """
+
+    threshold_db: float = -40.0
+    min_length_ms: float = 5000.0
+    min_interval_ms: float = 300.0
+    max_sil_kept_ms: float = 5000.0
+
+    @property
+    def slicer(self) -> Slicer:
+        """The slicer with this corpus's settings (10 ms frames)."""
+        return Slicer(threshold_db=self.threshold_db, min_length_ms=self.min_length_ms,
+                      min_interval_ms=self.min_interval_ms, hop_ms=10.0,
+                      max_sil_kept_ms=self.max_sil_kept_ms)

@@ -1,0 +1,50 @@
+"""Checkpoint converters: plugin-contributed import from and export to outside formats.
+
+A plugin returns :class:`Converter` records from its ``vocfw_register_converters`` hook;
+``vocfw convert NAME`` builds its options from the function's typed, documented signature and
+runs it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+DIRECTIONS = ("import", "export")
+
+
+@dataclass(frozen=True)
+class Converter:
+    """One checkpoint conversion.
+
+    Attributes:
+        name: the ``vocfw convert`` subcommand (unique across plugins).
+        direction: ``import`` (outside format -> vocfw run directory) or ``export``
+            (vocfw run or checkpoint -> outside format).
+        function: does the conversion and returns the path it wrote; its parameters are
+            typed and documented, since they become the subcommand's options.
+        help: one line for ``vocfw convert --help``.
+    """
+
+    name: str
+    direction: Literal["import", "export"]
+    function: Callable[..., Path]
+    help: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"converter name {self.name!r} must be letters, digits, - or _")
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"converter {self.name!r}: direction must be one of {DIRECTIONS}, "
+                             f"got {self.direction!r}")
+        if not callable(self.function):
+            raise ValueError(f"converter {self.name!r}: function {self.function!r} is not "
+                             "callable")
+        missing = [name for name, p in inspect.signature(self.function).parameters.items()
+                   if p.annotation is inspect.Parameter.empty]
+        if missing:
+            raise ValueError(f"converter {self.name!r}: parameters {missing} of "
+                             f"{self.function.__qualname__} have no type annotation")
