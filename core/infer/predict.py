@@ -7,7 +7,6 @@ ever deleted. Bad inputs are reported and skipped; the rest are still written.
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,13 +17,10 @@ from tqdm import tqdm
 
 from vocfw.core.atomic import write_json, write_wav
 from vocfw.core.audio.io import AudioError
-from vocfw.core.audio.mel import MelSpectrogram
-from vocfw.core.components import Components, build_sampler
 from vocfw.core.corpus import SkippedItem
+from vocfw.core.infer.api import load
 from vocfw.core.infer.inputs import Input, Mode, discover, load_input
-from vocfw.core.infer.vocode import MelError, Precision, resolve_device, vocode
-from vocfw.core.registry import build_registry
-from vocfw.core.runs.checkpoint import load_components
+from vocfw.core.infer.vocode import MelError, Precision
 from vocfw.core.runs.run_dir import run_processed_dir
 from vocfw.core.seed import DEFAULT_SEED
 
@@ -79,57 +75,6 @@ class PredictSummary:
             f"(real-time factor {self.real_time_factor:.3f}) -> {self.output}"
         )
         return "\n".join(lines)
-
-
-def parse_schedule(text: str) -> str | list[float] | None:
-    """``fast``, ``full`` or comma-separated betas (``1e-4,1e-3,0.05``); ``None`` otherwise."""
-    if text in ("fast", "full"):
-        return text
-    try:
-        return [float(beta) for beta in text.split(",")]
-    except ValueError:
-        return None
-
-
-def override_sampler(components: Components, checkpoint: Path, choice: str) -> None:
-    """Replace the stored sampler: another inference schedule, or another registered sampler.
-
-    Args:
-        components: the loaded vocoder; its ``sampler`` (and ``spec``) are replaced.
-        checkpoint: the checkpoint folder it was loaded from (named in errors).
-        choice: ``fast``, ``full``, comma-separated betas, or a registered sampler's class name
-            (it gets the stored sampler's arguments that its constructor accepts, so the
-            training noise schedule carries over).
-
-    Raises:
-        ValueError: a schedule the stored sampler cannot take or that does not fit its training
-            noise range, or an unknown sampler name.
-    """
-    stored = components.spec["sampler"]
-    init_args = dict(stored.get("init_args", {}))
-    schedule = parse_schedule(choice)
-    if schedule is not None:
-        if "inference_schedule" not in init_args:
-            raise ValueError(
-                f"sampler {stored['class_path']} of {checkpoint} takes no "
-                f"inference_schedule, so --sampler {choice} cannot be applied"
-            )
-        init_args["inference_schedule"] = schedule
-        sampler = {"class_path": stored["class_path"], "init_args": init_args}
-    else:
-        samplers = build_registry().entries["samplers"]
-        if choice not in samplers:
-            raise ValueError(
-                f"--sampler {choice!r} is neither 'fast', 'full', a list of betas nor a "
-                f"registered sampler ({', '.join(sorted(samplers))})"
-            )
-        cls = samplers[choice].cls
-        accepted = inspect.signature(cls).parameters
-        sampler = {
-            "class_path": f"{cls.__module__}.{cls.__name__}",
-            "init_args": {key: value for key, value in init_args.items() if key in accepted},
-        }
-    build_sampler(components, sampler, f"{checkpoint}: --sampler {choice}")
 
 
 def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
@@ -209,29 +154,22 @@ def predict(
     started = time.perf_counter()
     run = Path(run)
     output = Path(output) if output is not None else run / "result"
-    components, folder = load_components(checkpoint or run, use_ema=use_ema)
-    if sampler is not None:
-        override_sampler(components, folder, sampler)
-    features, model = components.features, components.model
+    voc = load(checkpoint or run, device=device, precision=precision, use_ema=use_ema,
+               sampler=sampler, chunk_seconds=chunk_seconds, batch_size=batch_size)
+    features = voc.features
     processed = Path(processed_dir) if processed_dir is not None else run_processed_dir(run)
     summary = PredictSummary(output)
     inputs = discover(mode, datasets, processed, _path(feature_dir), _path(audio_dir),
                       summary.failed, exclude=output)
-    extractor = MelSpectrogram(features)
-    torch_device = resolve_device(device)
-    chunk_frames = None
-    if chunk_seconds is not None and chunk_seconds > 0:
-        chunk_frames = max(1, round(chunk_seconds * features.sample_rate / features.hop_length))
     pending: list[tuple[Input, torch.Tensor]] = []
 
     def flush() -> None:
         if not pending:
             return
         begin = time.perf_counter()
-        audio = vocode(components, [mel for _, mel in pending], batch_size, torch_device,
-                       seed=seed, keys=[item.uid for item, _ in pending],
-                       chunk_frames=chunk_frames,
-                       names=[str(item.source) for item, _ in pending], precision=precision)
+        audio = voc.vocode([mel for _, mel in pending], seed=seed,
+                           keys=[item.uid for item, _ in pending],
+                           names=[str(item.source) for item, _ in pending])
         summary.synthesis_seconds += time.perf_counter() - begin
         for (item, _), wave in zip(pending, audio, strict=True):
             if not np.all(np.isfinite(wave)):
@@ -254,7 +192,7 @@ def predict(
                 bar.update()
                 continue
             try:
-                mel, reference = load_input(item, extractor, model.n_mels)
+                mel, reference = load_input(item, voc.extractor, voc.n_mels)
             except LOAD_ERRORS as exc:
                 reason = getattr(exc, "reason", None) or str(exc)
                 summary.failed.append(SkippedItem(item.source, reason, item.uid))
@@ -272,8 +210,8 @@ def predict(
                 flush()
         flush()
     summary.wall_seconds = time.perf_counter() - started
-    report = {"run": str(run), "checkpoint": str(folder), "mode": mode, "device": str(torch_device),
-              "seed": seed, "sampler_steps": components.sampler.num_inference_steps,
+    report = {"run": str(run), "checkpoint": str(voc.checkpoint), "mode": mode,
+              "device": str(voc.device), "seed": seed, "sampler_steps": voc.steps,
               **summary.to_dict()}
     write_json(report_path(output, overwrite), report)
     print(summary)
