@@ -7,7 +7,6 @@ ever deleted. Bad inputs are reported and skipped; the rest are still written.
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,13 +18,10 @@ from tqdm import tqdm
 
 from vocfw.core.atomic import write_json, write_wav
 from vocfw.core.audio.io import AudioError
-from vocfw.core.audio.mel import MelSpectrogram
-from vocfw.core.components import Components, build_sampler, resolve_class
 from vocfw.core.corpus import SkippedItem
+from vocfw.core.infer.api import load
 from vocfw.core.infer.inputs import Input, Mode, discover, load_input
-from vocfw.core.infer.vocode import MelError, Precision, resolve_device, vocode
-from vocfw.core.registry import build_registry
-from vocfw.core.runs.checkpoint import load_components
+from vocfw.core.infer.vocode import MelError, Precision
 from vocfw.core.runs.run_dir import run_processed_dir
 from vocfw.core.seed import DEFAULT_SEED
 
@@ -80,48 +76,6 @@ class PredictSummary:
             f"(real-time factor {self.real_time_factor:.3f}) -> {self.output}"
         )
         return "\n".join(lines)
-
-
-def override_sampler(
-    components: Components, checkpoint: Path, name: str | None, init_args: dict[str, Any]
-) -> None:
-    """Replace the stored sampler: the run's own with changed init args, or another
-    registered sampler.
-
-    Args:
-        components: the loaded vocoder; its ``sampler`` (and ``spec``) are replaced.
-        checkpoint: the checkpoint folder it was loaded from (named in errors).
-        name: a registered sampler's class name (``None``: the run's own class).
-        init_args: constructor arguments to set; the others keep the run's values where the
-            constructor takes them (so the training noise schedule carries over).
-
-    Raises:
-        ValueError: an unknown sampler, arguments its constructor does not take or accept, or
-            a sampler incompatible with the one the model was trained with (saying why).
-    """
-    stored = components.spec["sampler"]
-    if name is None:
-        cls = resolve_class("samplers", stored["class_path"], build_registry(), str(checkpoint))
-    else:
-        samplers = build_registry().entries["samplers"]
-        if name not in samplers:
-            raise ValueError(f"--sampler {name!r} is not a registered sampler (registered: "
-                             f"{', '.join(sorted(samplers))})")
-        cls = samplers[name].cls
-    accepted = inspect.signature(cls).parameters
-    unknown = sorted(set(init_args) - set(accepted))
-    if unknown:
-        raise ValueError(f"--sampler.{unknown[0]}: {cls.__name__} takes no such argument "
-                         f"(it takes {', '.join(accepted) or 'none'})")
-    carried = {k: v for k, v in stored.get("init_args", {}).items() if k in accepted}
-    trained = components.sampler
-    spec = {"class_path": f"{cls.__module__}.{cls.__name__}",
-            "init_args": {**carried, **init_args}}
-    build_sampler(components, spec, f"{checkpoint}: --sampler {cls.__name__}")
-    reason = components.sampler.incompatibility(trained)
-    if reason is not None:
-        raise ValueError(f"{checkpoint}: --sampler {cls.__name__} cannot vocode with this "
-                         f"model: {reason}")
 
 
 def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
@@ -204,29 +158,23 @@ def predict(
     started = time.perf_counter()
     run = Path(run)
     output = Path(output) if output is not None else run / "result"
-    components, folder = load_components(checkpoint or run, use_ema=use_ema)
-    if sampler is not None or sampler_args:
-        override_sampler(components, folder, sampler, dict(sampler_args or {}))
-    features, model = components.features, components.model
+    voc = load(checkpoint or run, device=device, precision=precision, use_ema=use_ema,
+               sampler=sampler,
+               sampler_args=sampler_args, chunk_seconds=chunk_seconds, batch_size=batch_size)
+    features = voc.features
     processed = Path(processed_dir) if processed_dir is not None else run_processed_dir(run)
     summary = PredictSummary(output)
     inputs = discover(mode, datasets, processed, _path(feature_dir), _path(audio_dir),
                       summary.failed, exclude=output)
-    extractor = MelSpectrogram(features)
-    torch_device = resolve_device(device)
-    chunk_frames = None
-    if chunk_seconds is not None and chunk_seconds > 0:
-        chunk_frames = max(1, round(chunk_seconds * features.sample_rate / features.hop_length))
     pending: list[tuple[Input, torch.Tensor]] = []
 
     def flush() -> None:
         if not pending:
             return
         begin = time.perf_counter()
-        audio = vocode(components, [mel for _, mel in pending], batch_size, torch_device,
-                       seed=seed, keys=[item.uid for item, _ in pending],
-                       chunk_frames=chunk_frames,
-                       names=[str(item.source) for item, _ in pending], precision=precision)
+        audio = voc.vocode([mel for _, mel in pending], seed=seed,
+                           keys=[item.uid for item, _ in pending],
+                           names=[str(item.source) for item, _ in pending])
         summary.synthesis_seconds += time.perf_counter() - begin
         for (item, _), wave in zip(pending, audio, strict=True):
             if not np.all(np.isfinite(wave)):
@@ -249,7 +197,7 @@ def predict(
                 bar.update()
                 continue
             try:
-                mel, reference = load_input(item, extractor, model.n_mels)
+                mel, reference = load_input(item, voc.extractor, voc.n_mels)
             except LOAD_ERRORS as exc:
                 reason = getattr(exc, "reason", None) or str(exc)
                 summary.failed.append(SkippedItem(item.source, reason, item.uid))
@@ -267,9 +215,9 @@ def predict(
                 flush()
         flush()
     summary.wall_seconds = time.perf_counter() - started
-    report = {"run": str(run), "checkpoint": str(folder), "mode": mode, "device": str(torch_device),
-              "seed": seed, "sampler": components.spec["sampler"],
-              "sampler_steps": components.sampler.num_inference_steps,
+    report = {"run": str(run), "checkpoint": str(voc.checkpoint), "mode": mode,
+              "device": str(voc.device), "seed": seed, "sampler": voc.components.spec["sampler"],
+              "sampler_steps": voc.steps,
               **summary.to_dict()}
     write_json(report_path(output, overwrite), report)
     print(summary)

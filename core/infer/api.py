@@ -1,0 +1,261 @@
+"""The Python API: load a trained vocoder once, then turn mels into audio and audio into mels.
+
+>>> from vocfw.core import load
+>>> voc = load("ckpts/vocoder/my_vocoder")        # doctest: +SKIP
+>>> audio = voc(voc.mel(wave, sample_rate=44100))  # doctest: +SKIP
+
+``vocfw predict`` vocodes through the same object, so a mel vocoded here with the same key and
+seed gives the same samples as predict's output for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vocfw.core.audio.io import resample
+from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.components import Components
+from vocfw.core.infer.sampler_choice import override_sampler
+from vocfw.core.infer.vocode import MelError, Precision, resolve_device, vocode
+from vocfw.core.runs.checkpoint import load_components
+from vocfw.core.seed import DEFAULT_SEED
+
+MelLike = np.ndarray | torch.Tensor
+DEFAULT_CHUNK_SECONDS = 10.0
+
+
+class LoadedVocoder:
+    """A trained vocoder with its feature settings, ready to call.
+
+    Attributes:
+        checkpoint: the checkpoint folder the weights came from.
+        components: the rebuilt model, sampler and feature settings.
+        device: where the network runs.
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast.
+        chunk_frames: longest stretch of frames sampled at once (``None``: whole mels), so
+            memory does not grow with the mel's length.
+        batch_size: mels (or chunks) sampled together.
+        extractor: the run's mel analysis (what ``mel`` uses).
+    """
+
+    def __init__(
+        self,
+        components: Components,
+        checkpoint: Path,
+        device: torch.device,
+        precision: Precision = "fp32",
+        chunk_frames: int | None = None,
+        batch_size: int = 4,
+    ) -> None:
+        self.components, self.checkpoint, self.device = components, checkpoint, device
+        self.precision, self.chunk_frames, self.batch_size = precision, chunk_frames, batch_size
+        self.extractor = MelSpectrogram(components.features)
+
+    @property
+    def features(self) -> MelConfig:
+        """The run's feature settings (what ``mel`` computes and ``__call__`` expects)."""
+        return self.components.features
+
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate of the generated audio, in Hz."""
+        return self.features.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per mel frame."""
+        return self.features.hop_length
+
+    @property
+    def n_mels(self) -> int:
+        """Mel bands the model expects."""
+        return self.components.model.n_mels
+
+    @property
+    def steps(self) -> int:
+        """Sampling steps of the current sampler."""
+        return self.components.sampler.num_inference_steps
+
+    def with_sampler(self, sampler: str | None = None, **init_args: Any) -> LoadedVocoder:
+        """A copy that samples differently; the weights are shared, not copied.
+
+        Args:
+            sampler: a registered sampler's class name (``None``: the current sampler's class).
+            init_args: its constructor arguments to change, e.g. ``inference_schedule="fast"``
+                (the ``--sampler NAME --sampler.KEY VALUE`` choices of predict); the others
+                keep the run's values where the constructor takes them.
+
+        Raises:
+            ValueError: an unknown sampler or argument, or a sampler that cannot vocode with
+                this model (saying why).
+        """
+        components = replace(self.components)  # the sampler is rebuilt, the model shared
+        override_sampler(components, self.checkpoint, sampler, init_args)
+        return LoadedVocoder(
+            components,
+            self.checkpoint,
+            self.device,
+            self.precision,
+            self.chunk_frames,
+            self.batch_size,
+        )
+
+    def mel(self, audio: MelLike, sample_rate: int) -> torch.Tensor:
+        """Analyse audio with the run's own feature settings.
+
+        Args:
+            audio: (L,) or (B, L) waveform in [-1, 1].
+            sample_rate: its rate in Hz; it is resampled to ``self.sample_rate`` first.
+
+        Returns:
+            (M, T) or (B, M, T) float32 log-mel, ``T = features.num_frames(L')``.
+
+        Raises:
+            ValueError: not 1-D or 2-D, non-finite samples, or too short for the window.
+        """
+        wave = np.asarray(
+            audio.detach().cpu() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32
+        )
+        if wave.ndim not in (1, 2):
+            raise ValueError(
+                f"audio: expected (samples,) or (batch, samples), got shape {wave.shape}"
+            )
+        if not np.all(np.isfinite(wave)):
+            raise ValueError("audio: contains NaN or infinite samples")
+        if sample_rate != self.sample_rate:
+            wave = np.stack(
+                [
+                    resample(row, sample_rate, self.sample_rate)
+                    for row in wave.reshape(-1, wave.shape[-1])
+                ]
+            ).reshape(*wave.shape[:-1], -1)
+        if wave.shape[-1] <= self.features.n_fft:
+            raise ValueError(
+                f"audio: {wave.shape[-1]} samples is too short for the "
+                f"{self.features.n_fft}-point analysis window"
+            )
+        with torch.inference_mode():
+            return self.extractor(torch.from_numpy(np.ascontiguousarray(wave)))
+
+    def vocode(
+        self,
+        mels: Sequence[MelLike],
+        seed: int = DEFAULT_SEED,
+        keys: Sequence[str] | None = None,
+        names: Sequence[str] | None = None,
+    ) -> list[np.ndarray]:
+        """Vocode (M, T_i) mels of any lengths; the engine under ``__call__`` and predict.
+
+        Args:
+            mels: (M, T_i) log-mels in the run's feature scale.
+            seed: with each mel's key, seeds that mel's noise.
+            keys: one identity per mel (default: a digest of its values); an output depends
+                only on its mel, key, seed and the model.
+            names: what to call each mel in errors (default ``mel #i``).
+
+        Returns:
+            (T_i * hop,) float32 waveforms.
+
+        Raises:
+            MelError: a mel is not (n_mels, T) with finite real values.
+        """
+        return vocode(
+            self.components,
+            mels,
+            self.batch_size,
+            self.device,
+            seed=seed,
+            keys=keys,
+            chunk_frames=self.chunk_frames,
+            names=names,
+            precision=self.precision,
+        )
+
+    def __call__(
+        self,
+        mel: MelLike,
+        seed: int = DEFAULT_SEED,
+        key: str | Sequence[str] | None = None,
+        sampler: dict[str, Any] | None = None,
+    ) -> torch.Tensor:
+        """Turn a mel (or a batch of mels) into audio.
+
+        Args:
+            mel: (M, T) or (B, M, T) tensor or array in the run's own feature scale.
+            seed: seed of the sampling noise; same mel, key and seed give the same audio.
+            key: the mel's identity (a list of B for a batch) mixed into its noise seed;
+                default a digest of the mel's values, so a batch gives the same audio as
+                calling on each mel alone. ``vocfw predict`` uses each file's uid.
+            sampler: sample this call with another sampler: ``with_sampler``'s arguments as a
+                dict, e.g. ``{"inference_schedule": "fast"}`` or ``{"sampler": "DDPM"}``.
+
+        Returns:
+            (T * hop,) or (B, T * hop) float32 waveform on the CPU.
+
+        Raises:
+            MelError: not 2-D or 3-D, the wrong band count, no frames, or NaN/infinite values.
+        """
+        if sampler is not None:
+            return self.with_sampler(**sampler)(mel, seed=seed, key=key)
+        shape = tuple(mel.shape)
+        if len(shape) not in (2, 3):
+            raise MelError(
+                "mel", f"expected (bands, frames) or (batch, bands, frames), got shape {shape}"
+            )
+        batch = [mel] if len(shape) == 2 else list(mel)
+        keys = [key] if isinstance(key, str) else key
+        names = ["mel"] if len(shape) == 2 else [f"mel[{i}]" for i in range(len(batch))]
+        audio = self.vocode(batch, seed=seed, keys=keys, names=names)
+        out = torch.from_numpy(np.stack(audio))  # (B, T*hop)
+        return out[0] if len(shape) == 2 else out
+
+
+def load(
+    path: Path | str,
+    device: str = "auto",
+    precision: Precision = "fp32",
+    use_ema: bool = True,
+    sampler: str | None = None,
+    sampler_args: dict[str, Any] | None = None,
+    chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
+    batch_size: int = 4,
+) -> LoadedVocoder:
+    """Load a trained vocoder from a run directory or checkpoint folder.
+
+    Args:
+        path: run directory (its newest checkpoint), ``checkpoint/`` folder or one checkpoint.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ...
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast (faster, slightly different output).
+        use_ema: use the moving-average weights when the checkpoint has them.
+        sampler: a registered sampler's class name to vocode with instead of the run's own.
+        sampler_args: sampler constructor arguments to change, e.g.
+            ``{"inference_schedule": "fast"}`` (see ``LoadedVocoder.with_sampler``).
+        chunk_seconds: vocode long mels in overlapping chunks of this many seconds, so memory
+            does not grow with length (``None``: whole mels).
+        batch_size: mels (or chunks) sampled together.
+
+    Returns:
+        The vocoder, ready to call.
+
+    Raises:
+        CheckpointError: no usable checkpoint at ``path``.
+        ValueError: a bad sampler, or ``batch_size`` below 1.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    components, folder = load_components(path, use_ema=use_ema)
+    if sampler is not None or sampler_args:
+        override_sampler(components, folder, sampler, dict(sampler_args or {}))
+    features = components.features
+    chunk_frames = None
+    if chunk_seconds is not None and chunk_seconds > 0:
+        chunk_frames = max(1, round(chunk_seconds * features.sample_rate / features.hop_length))
+    return LoadedVocoder(
+        components, folder, resolve_device(device), precision, chunk_frames, batch_size
+    )
