@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from jsonargparse import _typehints
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,7 +57,10 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callab
     yield make
     for module in created:
         sys.modules.pop(module, None)
-    gc.collect()  # the plugin classes go too, so class names stay unique for later tests
+    # jsonargparse keeps a parser per class it has instantiated (a private cache): drop it, so the
+    # plugin classes go too and their names stay unique for later tests, whatever the order
+    _typehints._cached_class_parsers.clear()
+    gc.collect()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
