@@ -13,7 +13,7 @@ process and with a fresh output folder:
 Peak memory is ``resource.getrusage`` max RSS of the timed process plus that of its largest
 child. Results go to ``benchmarks/results/preprocess.{json,md}``.
 
-Usage: ``python benchmarks/preprocess.py [--seconds 150] [--repeats 3]``
+Usage: ``python benchmarks/preprocess.py [--minutes 20] [--repeats 3]``
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _subprocess(which: str, corpus: Path, workers: int, scratch: Path) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=150.0, help="audio in the corpus")
+    parser.add_argument("--minutes", type=float, default=20.0, help="audio in the corpus")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration")
     parser.add_argument("--one", choices=["ours", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
@@ -129,7 +129,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         corpus = Path(scratch) / "LJSpeech-1.1"
-        audio_seconds = build_corpus(corpus, args.seconds)
+        audio_seconds = build_corpus(corpus, args.minutes * 60)
         clips = len(list((corpus / "wavs").glob("*.wav")))
         for workers in (1, 2):
             runs: dict[str, list[dict[str, float]]] = {"ours": [], "peer": []}
@@ -148,6 +148,10 @@ def main() -> None:
                 row["ours_audio_s_per_s"] / row["peer_audio_s_per_s"], 3
             )
             rows.append(row)
+    speedup = {
+        which: round(rows[0][f"{which}_seconds"] / rows[1][f"{which}_seconds"], 3)
+        for which in ("ours", "peer")
+    }
 
     result = {
         "benchmark": "preprocess",
@@ -161,6 +165,7 @@ def main() -> None:
         "ours": "vocfw preprocess: resample to 24 kHz, 100-band log-mel, audios/ + mels/ + json",
         "peer": "diffwave 0.1.7 preprocess.transform: 80-band mel at 22.05 kHz, .spec.npy only",
         "rows": rows,
+        "speedup_2_workers_over_1": speedup,
     }
     header = ("| workers | vocfw s | vocfw audio s/s | vocfw peak MiB | diffwave s "
               "| diffwave audio s/s | diffwave peak MiB | ratio (vocfw / diffwave) |")
@@ -178,6 +183,8 @@ def main() -> None:
             f"| {r['peer_peak_rss_mib']} | {r['ratio_ours_over_peer']} |"
         )
     lines += [
+        "",
+        f"Two workers over one: vocfw {speedup['ours']}x, diffwave {speedup['peer']}x.",
         "",
         "Wall time includes starting the worker processes (vocfw: a fork server that imports "
         "torch and librosa once; diffwave: a forked pool). Peak MiB: max RSS of the timed "
