@@ -12,11 +12,10 @@ import soundfile as sf
 import torch
 
 from vocfw.core import LoadedVocoder, load
-from vocfw.core.components import build_components, normalise_spec
 from vocfw.core.infer.predict import predict
 from vocfw.core.infer.vocode import MelError
-from vocfw.core.runs.checkpoint import save_weights, write_components
 from vocfw.core.testing.fixture import tone, write_audio
+from vocfw.core.testing.processed import write_tiny_run
 
 RATE, HOP, N_MELS = 16000, 256, 20
 SPEC = {
@@ -32,13 +31,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 @pytest.fixture
 def run(tmp_path: Path) -> Path:
     """A run directory with one checkpoint of a tiny DiffWave and fast DDPM sampling."""
-    torch.manual_seed(0)
-    spec = normalise_spec(SPEC)
-    components = build_components(spec)
-    folder = tmp_path / "run" / "checkpoint" / "epoch-0000_step-0000001_loss-0.100000"
-    save_weights(folder / "model.safetensors", components.model.state_dict())
-    write_components(folder, spec)
-    return tmp_path / "run"
+    return write_tiny_run(tmp_path / "run", SPEC)
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ import torch
 from safetensors.torch import load_file
 
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
-from vocfw.core.components import build_components, normalise_spec
 from vocfw.core.infer.predict import REPORT_FILE, predict
-from vocfw.core.runs.checkpoint import save_weights, write_components
+from vocfw.core.runs.checkpoint import save_weights
 from vocfw.core.testing.fixture import tone, write_audio
+from vocfw.core.testing.processed import write_tiny_run
 
 RATE = 16000
 HOP = 256
@@ -35,13 +35,7 @@ SPEC = {
 @pytest.fixture
 def run(tmp_path: Path) -> Path:
     """A run directory with one checkpoint of a tiny DiffWave and fast DDPM sampling."""
-    torch.manual_seed(0)
-    spec = normalise_spec(SPEC)
-    components = build_components(spec)
-    folder = tmp_path / "run" / "checkpoint" / "epoch-0000_step-0000001_loss-0.100000"
-    save_weights(folder / "model.safetensors", components.model.state_dict())
-    write_components(folder, spec)
-    return tmp_path / "run"
+    return write_tiny_run(tmp_path / "run", SPEC)
 
 
 def waveform(seconds: float, seed: int = 0) -> np.ndarray:

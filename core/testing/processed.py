@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.components import build_components, normalise_spec
 from vocfw.core.data.layout import (
     AUDIOS_DIR,
     FEATURES_FILE,
@@ -16,6 +17,13 @@ from vocfw.core.data.layout import (
     audio_path,
     mel_path,
     split_file,
+)
+from vocfw.core.runs.checkpoint import (
+    CHECKPOINT_DIR,
+    WEIGHTS_FILE,
+    checkpoint_dirname,
+    save_weights,
+    write_components,
 )
 from vocfw.core.testing.fixture import tone
 
@@ -72,3 +80,15 @@ def tiny_diffwave_spec(features: MelConfig, layers: int = 2, channels: int = 8) 
         },
         "sampler": {"class_path": "vocfw.plugins.samplers.ddpm.DDPM", "init_args": {}},
     }
+
+
+def write_tiny_run(run: Path, spec: dict, seed: int = 0) -> Path:
+    """A run directory holding one checkpoint of ``spec``'s components, randomly initialised
+    from ``seed``, as ``vocfw fit`` would leave it after one step; returns ``run``."""
+    torch.manual_seed(seed)
+    spec = normalise_spec(spec)
+    components = build_components(spec)
+    folder = run / CHECKPOINT_DIR / checkpoint_dirname(epoch=0, step=1, loss=0.1)
+    save_weights(folder / WEIGHTS_FILE, components.model.state_dict())
+    write_components(folder, spec)
+    return run
