@@ -231,7 +231,16 @@ def build_components(spec: dict, where: str = "component spec") -> Components:
             f"{model.hop_length}, but the features have {features.n_mels} bands and hop "
             f"{features.hop_length}"
         )
+    refuse_pair(model, sampler, where)
     return Components(features, model, sampler, normal)
+
+
+def refuse_pair(model: Vocoder, sampler: Sampler, where: str) -> None:
+    """Raise :class:`SpecError` when ``sampler`` cannot drive ``model`` (saying why)."""
+    reason = sampler.model_incompatibility(model)
+    if reason is not None:
+        raise SpecError(f"{where}: sampler {type(sampler).__name__} cannot be used with model "
+                        f"{type(model).__name__}: {reason}")
 
 
 def build_sampler(components: Components, sampler: dict, where: str) -> Sampler:
@@ -244,12 +253,15 @@ def build_sampler(components: Components, sampler: dict, where: str) -> Sampler:
         where: the source named in errors.
 
     Raises:
-        SpecError: an unregistered class, bad arguments, or a step count other than the model's.
+        SpecError: an unregistered class, bad arguments, a step count other than the model's,
+            or a sampler that cannot drive the model.
     """
     checked = checked_spec({**components.spec, "sampler": sampler}, where)
     parser, cfg = _parse(checked, where, ("sampler",))
     normal = _plain(cfg["sampler"])
     check_shared_steps(components.spec["model"], normal, where)
-    components.sampler = _instantiate(parser, cfg, where).sampler
+    sampler = _instantiate(parser, cfg, where).sampler
+    refuse_pair(components.model, sampler, where)
+    components.sampler = sampler
     components.spec = {**components.spec, "sampler": normal}
-    return components.sampler
+    return sampler

@@ -6,10 +6,12 @@ Shapes: B batch, N waveform samples, M mel bands, T mel frames, with N = T * hop
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
+
+TimeInput = Literal["step", "noise_level"]
 
 
 class Vocoder(nn.Module, abc.ABC):
@@ -18,10 +20,19 @@ class Vocoder(nn.Module, abc.ABC):
     Subclasses set ``self.n_mels`` and ``self.hop_length`` in ``__init__``. The conditioning
     of a mel spectrogram does not depend on the diffusion step, so it is computed once per
     utterance by :meth:`condition` and reused at every step by :meth:`denoise`.
+
+    A subclass declares in :attr:`time_input` how :meth:`denoise` is told where in the
+    diffusion process its input lies; a sampler supplies that input (see
+    :attr:`vocfw.core.sampler.Sampler.time_inputs`), and a pair that cannot agree on it is
+    refused when the two are built together.
     """
 
     n_mels: int
     hop_length: int
+    time_input: ClassVar[TimeInput] = "step"
+    """``"step"``: an integer or fractional index into the training schedule (DiffWave);
+    ``"noise_level"``: the continuous noise scale sqrt(alpha_bar) in (0, 1] of the noisy
+    input, independent of any schedule (WaveGrad)."""
 
     @abc.abstractmethod
     def condition(self, mel: torch.Tensor) -> Any:
@@ -38,21 +49,23 @@ class Vocoder(nn.Module, abc.ABC):
         """
 
     @abc.abstractmethod
-    def denoise(self, audio: torch.Tensor, step: torch.Tensor, condition: Any) -> torch.Tensor:
+    def denoise(self, audio: torch.Tensor, time: torch.Tensor, condition: Any) -> torch.Tensor:
         """Predict the noise in ``audio``.
 
         Args:
             audio: (B, N) noisy waveform, N = T * hop_length.
-            step: (B,) or (1,) diffusion step; integer or fractional (interpolated) values.
+            time: (B,) or (1,) position in the diffusion process, of the kind
+                :attr:`time_input` names: steps (integer or fractional) or noise levels.
             condition: what :meth:`condition` returned for the matching mel.
 
         Returns:
             (B, N) predicted noise.
         """
 
-    def forward(self, audio: torch.Tensor, step: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-        """(B, N) noisy audio, (B,) steps, (B, M, T) mel -> (B, N) predicted noise."""
-        return self.denoise(audio, step, self.condition(mel))
+    def forward(self, audio: torch.Tensor, time: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        """(B, N) noisy audio, (B,) times (see :attr:`time_input`), (B, M, T) mel -> (B, N)
+        predicted noise."""
+        return self.denoise(audio, time, self.condition(mel))
 
     @property
     def receptive_field(self) -> int:

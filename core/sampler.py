@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
-from vocfw.core.model import Vocoder
+from vocfw.core.model import TimeInput, Vocoder
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
 
@@ -49,6 +50,22 @@ class Sampler(abc.ABC):
 
     Shapes: B batch, N samples, M mel bands, T frames, N = T * model.hop_length.
     """
+
+    time_inputs: ClassVar[frozenset[TimeInput]] = frozenset({"step"})
+    """The kinds of time input (:attr:`vocfw.core.model.Vocoder.time_input`) this sampler can
+    give a model; a model taking another kind is refused by :meth:`model_incompatibility`."""
+
+    def model_incompatibility(self, model: Vocoder) -> str | None:
+        """Why this sampler cannot train or sample ``model``, or ``None``.
+
+        Checked whenever a model and a sampler are built together. The default compares the
+        model's :attr:`~vocfw.core.model.Vocoder.time_input` with :attr:`time_inputs`.
+        """
+        if model.time_input in self.time_inputs:
+            return None
+        return (f"{type(model).__name__} takes a {model.time_input.replace('_', ' ')} as its "
+                f"time input, but {type(self).__name__} supplies only "
+                f"{' or '.join(sorted(self.time_inputs))}")
 
     @abc.abstractmethod
     def training_loss(
@@ -106,3 +123,17 @@ class Sampler(abc.ABC):
     def num_inference_steps(self) -> int:
         """Network evaluations one call of :meth:`sample` makes."""
         return 0
+
+
+def time_for(model: Vocoder, step: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
+    """The time input ``model`` takes (see :attr:`vocfw.core.model.Vocoder.time_input`).
+
+    Args:
+        model: the network a sampler is about to call.
+        step: (B,) or (1,) training-schedule steps (integer or fractional).
+        noise_level: the same positions as noise scales sqrt(alpha_bar), same shape.
+
+    Returns:
+        ``step`` or ``noise_level``.
+    """
+    return noise_level if model.time_input == "noise_level" else step

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from vocfw.core.components import SpecError, refuse_pair
 from vocfw.core.corpus import Corpus, Utterance
 from vocfw.core.model import Vocoder
 from vocfw.core.registry import build_registry
+from vocfw.core.sampler import Sampler
 from vocfw.core.testing import segmented_trees, whole_file_trees
 from vocfw.core.testing.contracts import (
     ContractError,
@@ -21,6 +24,7 @@ from vocfw.core.testing.contracts import (
     check_model,
     check_sampler,
 )
+from vocfw.plugins.samplers.ddpm import DDPM, FAST_SCHEDULE
 
 REGISTRY = build_registry()
 TREES = {**segmented_trees.BUILDERS, **whole_file_trees.BUILDERS}
@@ -94,3 +98,51 @@ def test_the_kit_names_a_corpus_that_writes_or_yields_nothing(tmp_path: Path) ->
         check_corpus(Writer, tmp_path / "raw")
     with pytest.raises(ContractError, match="Empty: no utterances"):
         check_corpus(Empty, tmp_path / "raw")
+
+
+class LevelOnly(Vocoder):
+    """A well-behaved model that takes the noise level, not a step, as its time input."""
+
+    time_input = "noise_level"
+
+    def __init__(self, n_mels: int = 20, hop_length: int = 256) -> None:
+        super().__init__()
+        self.n_mels, self.hop_length = n_mels, hop_length
+        self.proj = torch.nn.Conv1d(n_mels, 1, 1)
+        self.seen: list[torch.Tensor] = []
+
+    def condition(self, mel: torch.Tensor) -> torch.Tensor:
+        if mel.shape[1] != self.n_mels:
+            raise ValueError(f"expected {self.n_mels} mel bands, got {mel.shape[1]}")
+        return self.proj(mel).repeat_interleave(self.hop_length, dim=-1)[:, 0]  # (B, N)
+
+    def denoise(self, audio: torch.Tensor, time: torch.Tensor, condition: torch.Tensor):
+        self.seen.append(time.detach().clone())
+        return torch.tanh(audio * time[:, None] + condition)  # (B, N)
+
+
+class StepOnly(Sampler):
+    """Supplies only training steps (the default ``time_inputs``)."""
+
+    def training_loss(self, model, audio, mel, generator=None):
+        return model(audio, torch.zeros(audio.shape[0]), mel).abs().mean()
+
+    def sample(self, model, mel, generator=None):
+        return torch.zeros(mel.shape[0], mel.shape[-1] * model.hop_length)
+
+
+def test_a_sampler_feeds_a_noise_level_model_noise_levels() -> None:
+    model = LevelOnly()
+    check_model(LevelOnly, registry=REGISTRY, sampler_args=SMALL)
+    ddpm = DDPM(inference_schedule="fast")
+    ddpm.sample(model.eval(), torch.zeros(1, 20, 2) - 4.0, torch.Generator().manual_seed(0))
+    expected = np.sqrt(np.cumprod(1.0 - np.asarray(FAST_SCHEDULE)))[::-1]
+    assert torch.allclose(torch.cat(model.seen), torch.tensor(expected.copy()).float())
+
+
+def test_a_pair_that_cannot_agree_on_the_time_input_is_refused_at_build() -> None:
+    reason = StepOnly().model_incompatibility(LevelOnly())
+    assert reason is not None and "noise level" in reason and "step" in reason
+    assert StepOnly().model_incompatibility(REGISTRY.get("models", "DiffWave")()) is None
+    with pytest.raises(SpecError, match="sampler StepOnly cannot be used with model LevelOnly"):
+        refuse_pair(LevelOnly(), StepOnly(), "exp.yaml")

@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from vocfw.core.model import Vocoder
-from vocfw.core.sampler import Generators, Sampler, randn_rows
+from vocfw.core.sampler import Generators, Sampler, randn_rows, time_for
 
 FAST_SCHEDULE = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
 
@@ -63,6 +63,8 @@ class DDPM(Sampler):
     Raises:
         ValueError: bad betas, or an inference schedule outside the trained noise range.
     """
+
+    time_inputs = frozenset({"step", "noise_level"})
 
     def __init__(
         self,
@@ -137,9 +139,9 @@ class DDPM(Sampler):
             0, len(self.train_betas), (batch,), generator=generator, device=audio.device
         )  # (B,)
         noise = torch.randn(audio.shape, generator=generator, device=audio.device)  # (B, N)
-        level = self.alpha_bar.to(audio.device)[step].unsqueeze(1)  # (B, 1)
-        noisy = level**0.5 * audio + (1.0 - level) ** 0.5 * noise  # (B, N)
-        return F.l1_loss(model(noisy, step, mel), noise)
+        level = self.alpha_bar.to(audio.device)[step]  # (B,)
+        noisy = level.unsqueeze(1) ** 0.5 * audio + (1.0 - level.unsqueeze(1)) ** 0.5 * noise
+        return F.l1_loss(model(noisy, time_for(model, step, level**0.5), mel), noise)
 
     @torch.inference_mode()
     def sample(
@@ -204,9 +206,11 @@ class DDPM(Sampler):
         audio = draw()  # (B, N)
         for n in range(count - 1, -1, -1):
             step = torch.tensor([self.aligned_steps[n]], device=mel.device)  # (1,)
+            level = torch.tensor([alpha_bar[n] ** 0.5], dtype=torch.float32, device=mel.device)
+            time = time_for(model, step, level)  # (1,)
             c1 = float(1 / alpha[n] ** 0.5)
             c2 = float(betas[n] / (1 - alpha_bar[n]) ** 0.5)
-            audio = c1 * (audio - c2 * model.denoise(audio, step, condition))
+            audio = c1 * (audio - c2 * model.denoise(audio, time, condition))
             if n > 0:
                 sigma = float(((1.0 - alpha_bar[n - 1]) / (1.0 - alpha_bar[n]) * betas[n]) ** 0.5)
                 audio += sigma * draw()
