@@ -30,7 +30,8 @@ REGISTRY = build_registry()
 TREES = {**segmented_trees.BUILDERS, **whole_file_trees.BUILDERS}
 # small constructor arguments for the built-ins; other classes are built with their defaults
 SMALL = {"DiffWave": {"residual_layers": 2, "residual_channels": 8},
-         "DDPM": {"inference_schedule": "fast"}}
+         "DDPM": {"inference_schedule": "fast"}, "DDIM": {"inference_steps": 3, "eta": 1.0},
+         "PriorGrad": {"inference_schedule": "fast"}}
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY.entries["models"]))

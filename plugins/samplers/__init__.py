@@ -2,9 +2,11 @@
 
 from vocfw.core import hookimpl
 from vocfw.core.sampler import Sampler
+from vocfw.plugins.samplers.ddim import DDIM
 from vocfw.plugins.samplers.ddpm import DDPM
+from vocfw.plugins.samplers.priorgrad import PriorGrad
 
 
 @hookimpl
 def vocfw_register_samplers() -> list[type[Sampler]]:
-    return [DDPM]
+    return [DDPM, DDIM, PriorGrad]

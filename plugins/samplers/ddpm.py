@@ -8,12 +8,14 @@ from typing import Literal
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from vocfw.core.model import Vocoder
-from vocfw.core.sampler import Generators, Sampler, randn_rows, time_for
+from vocfw.core.sampler import Generators, randn_rows, time_for
+from vocfw.plugins.samplers.process import DiffusionProcess
 
 FAST_SCHEDULE = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
+FAST12_SCHEDULE = (1e-4, 5e-4, 8e-4, 1e-3, 5e-3, 8e-3, 1e-2, 5e-2, 8e-2, 0.1, 0.2, 0.5)
+NAMED_SCHEDULES = {"fast": FAST_SCHEDULE, "fast12": FAST12_SCHEDULE}
 
 
 def align_steps(train_betas: Sequence[float], inference_betas: Sequence[float]) -> list[float]:
@@ -50,43 +52,37 @@ def align_steps(train_betas: Sequence[float], inference_betas: Sequence[float]) 
     return np.asarray(steps, dtype=np.float32).tolist()
 
 
-class DDPM(Sampler):
+class DDPM(DiffusionProcess):
     """Denoising diffusion with a linear beta schedule and DiffWave's schedule alignment.
 
     Args:
         beta_start: first training beta.
         beta_end: last training beta.
         num_steps: training steps (betas = linspace(beta_start, beta_end, num_steps)).
-        inference_schedule: ``full`` (the training betas), ``fast`` (the 6 betas
-            1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5) or an explicit list of betas.
+        inference_schedule: ``full`` (the training betas), ``fast`` (DiffWave's 6 betas
+            1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5), ``fast12`` (PriorGrad's 12 betas 1e-4, 5e-4,
+            8e-4, 1e-3, 5e-3, 8e-3, 1e-2, 0.05, 0.08, 0.1, 0.2, 0.5) or an explicit list of
+            betas.
 
     Raises:
         ValueError: bad betas, or an inference schedule outside the trained noise range.
     """
-
-    time_inputs = frozenset({"step", "noise_level"})
 
     def __init__(
         self,
         beta_start: float = 1e-4,
         beta_end: float = 0.05,
         num_steps: int = 50,
-        inference_schedule: Literal["full", "fast"] | list[float] = "full",
+        inference_schedule: Literal["full", "fast", "fast12"] | list[float] = "full",
     ) -> None:
-        if num_steps < 2 or not 0.0 < beta_start <= beta_end < 1.0:
-            raise ValueError(
-                "sampler: need num_steps >= 2 and 0 < beta_start <= beta_end < 1, got "
-                f"num_steps={num_steps}, beta_start={beta_start}, beta_end={beta_end}"
-            )
-        self.train_betas = np.linspace(beta_start, beta_end, num_steps)  # float64
-        self.alpha_bar = torch.from_numpy(np.cumprod(1.0 - self.train_betas)).float()  # (S,)
+        super().__init__(beta_start, beta_end, num_steps)
         if inference_schedule == "full":
             betas = self.train_betas
-        elif inference_schedule == "fast":
-            betas = np.asarray(FAST_SCHEDULE)
+        elif isinstance(inference_schedule, str) and inference_schedule in NAMED_SCHEDULES:
+            betas = np.asarray(NAMED_SCHEDULES[inference_schedule])
         elif isinstance(inference_schedule, str):
             raise ValueError(
-                f"sampler.inference_schedule must be 'full', 'fast' or a list of betas, "
+                f"sampler.inference_schedule must be 'full', 'fast', 'fast12' or a list of betas, "
                 f"got {inference_schedule!r}"
             )
         else:
@@ -99,49 +95,10 @@ class DDPM(Sampler):
         self.inference_betas = betas
         self.aligned_steps = align_steps(self.train_betas, betas)
 
-    def incompatibility(self, trained: Sampler) -> str | None:
-        """Refuse a different training noise schedule, or a sampler that is not DDPM's."""
-        if not isinstance(trained, DDPM):
-            return (f"the model was trained with {type(trained).__name__}, whose noise process "
-                    "DDPM cannot check it inverts")
-        if not np.array_equal(self.train_betas, trained.train_betas):
-            return (f"its training noise schedule ({len(self.train_betas)} betas from "
-                    f"{self.train_betas[0]:g} to {self.train_betas[-1]:g}) differs from the one "
-                    f"the model was trained with ({len(trained.train_betas)} betas from "
-                    f"{trained.train_betas[0]:g} to {trained.train_betas[-1]:g})")
-        return None
-
     @property
     def num_inference_steps(self) -> int:
         """Network evaluations one call of :meth:`sample` makes."""
         return len(self.inference_betas)
-
-    def training_loss(
-        self,
-        model: Vocoder,
-        audio: torch.Tensor,
-        mel: torch.Tensor,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """L1 between the true and predicted noise at a uniformly drawn step per item.
-
-        Args:
-            model: the network being trained.
-            audio: (B, N) clean waveform in [-1, 1].
-            mel: (B, M, T) its log-mel spectrogram.
-            generator: source of the steps and noise (on ``audio``'s device).
-
-        Returns:
-            A scalar loss.
-        """
-        batch = audio.shape[0]
-        step = torch.randint(
-            0, len(self.train_betas), (batch,), generator=generator, device=audio.device
-        )  # (B,)
-        noise = torch.randn(audio.shape, generator=generator, device=audio.device)  # (B, N)
-        level = self.alpha_bar.to(audio.device)[step]  # (B,)
-        noisy = level.unsqueeze(1) ** 0.5 * audio + (1.0 - level.unsqueeze(1)) ** 0.5 * noise
-        return F.l1_loss(model(noisy, time_for(model, step, level**0.5), mel), noise)
 
     @torch.inference_mode()
     def sample(
@@ -166,6 +123,18 @@ class DDPM(Sampler):
         """
         return self._reverse(model, mel, generator=generator)
 
+    def noise_std(self, mel: torch.Tensor, hop_length: int) -> torch.Tensor | float:
+        """Standard deviation of the sampling noise: 1 (the standard normal prior).
+
+        Args:
+            mel: (B, M, T) log-mel spectrograms being vocoded.
+            hop_length: samples per frame.
+
+        Returns:
+            A number, or (B, T * hop_length) per-sample deviations.
+        """
+        return 1.0
+
     def _reverse(
         self,
         model: Vocoder,
@@ -179,8 +148,9 @@ class DDPM(Sampler):
             model: a trained network.
             mel: (B, M, T) log-mel spectrograms.
             generator: source of noise when ``noise`` is not given.
-            noise: the initial (B, N) noise followed by one (B, N) draw for every step but the
-                last, in sampling order (``num_inference_steps`` tensors in all).
+            noise: the initial (B, N) standard normal noise followed by one (B, N) draw for
+                every step but the last, in sampling order (``num_inference_steps`` tensors in
+                all); each is scaled by :meth:`noise_std`.
 
         Returns:
             (B, T * model.hop_length) waveforms in [-1, 1].
@@ -194,10 +164,12 @@ class DDPM(Sampler):
         shape = (mel.shape[0], mel.shape[-1] * model.hop_length)
         draws = iter(noise) if noise is not None else None
 
+        std = self.noise_std(mel, model.hop_length)  # a number or (B, N)
+
         def draw() -> torch.Tensor:
             if draws is not None:
-                return next(draws).to(mel.device)
-            return randn_rows(shape, generator, mel.device)  # (B, N)
+                return next(draws).to(mel.device) * std
+            return randn_rows(shape, generator, mel.device) * std  # (B, N)
 
         betas = self.inference_betas
         alpha = 1.0 - betas
