@@ -354,6 +354,8 @@ def test_sampler_options_at_inference_belong_to_the_sampler(
     assert fast["sampler_steps"] == 6
     betas = report("--sampler.init_args.inference_schedule", "[1e-4,0.01,0.3]")
     assert betas["sampler"]["init_args"]["inference_schedule"] == [1e-4, 0.01, 0.3]
+    ddim = report("--sampler", "DDIM", "--sampler.eta", "0", "--sampler.inference_steps", "4")
+    assert ddim["sampler_steps"] == 4 and ddim["sampler"]["init_args"]["eta"] == 0
     toy = report("--sampler", "ToySampler", "--sampler.steps", "7")  # an outside sampler
     assert toy["sampler"]["class_path"].endswith("ToySampler")
     assert toy["sampler"]["init_args"] == {"steps": 7}
@@ -367,6 +369,9 @@ def test_sampler_options_at_inference_belong_to_the_sampler(
      "sampler.init_args.num_steps is 20"),
     (["--sampler.steps", "3"], "--sampler.steps: DDPM takes no such argument"),
     (["--sampler.inference_schedule", "quick"], "inference_schedule"),
+    (["--sampler", "PriorGrad"], "PriorGrad cannot vocode with this model: the model was "
+     "trained with DDPM \\(ddpm noise process\\)"),
+    (["--sampler", "DDIM", "--sampler.inference_steps", "[20, 3]"], "inference_steps"),
 ])
 def test_an_incompatible_predict_sampler_is_refused_saying_why(
     run: Path, tmp_path: Path, capsys, extra: list[str], message: str

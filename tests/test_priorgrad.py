@@ -3,13 +3,20 @@ the std floor, chunking, and which trained runs it may sample."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
+import yaml
 
+from vocfw.cli.main import main
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.components import build_components
 from vocfw.core.infer.vocode import vocode
+from vocfw.core.testing.processed import write_processed_dataset
 from vocfw.core.testing.speechlike import speechlike
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.samplers.ddim import DDIM
@@ -194,3 +201,38 @@ def test_a_model_is_sampled_with_the_prior_it_was_trained_with() -> None:
 def test_bad_prior_settings_are_refused(args: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         PriorGrad(**args)
+
+
+@pytest.mark.slow
+def test_fit_and_predict_with_priorgrad(tmp_path: Path, capsys) -> None:
+    features = MelConfig(n_mels=20)
+    write_processed_dataset(tmp_path / "data", "alpha", features,
+                            {"train": [0.3, 0.4], "test": [0.2]})
+    config = tmp_path / "fit.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"datasets": {"alpha": "a"}, "processed_dir": str(tmp_path / "data"),
+                 "features": features.to_dict()},
+        "model": {"class_path": "DiffWave",
+                  "init_args": {"residual_layers": 2, "residual_channels": 8}},
+        "sampler": {"class_path": "PriorGrad", "init_args": {"inference_schedule": "fast"}},
+        "trainer": {"log_dir": str(tmp_path / "runs"), "max_steps": 2, "batch_size": 2,
+                    "crop_frames": 8, "eval_audio": False},
+    }))
+    assert main(["fit", "--config", str(config), "--name", "prior"]) == 0
+    run = tmp_path / "runs" / "prior"
+    stored = sorted(run.glob("checkpoint/*/components.json"))[-1]
+    sampler = json.loads(stored.read_text())["sampler"]
+    assert sampler["class_path"].endswith(".PriorGrad")
+    assert sampler["init_args"] == {"beta_start": 1e-4, "beta_end": 0.05, "num_steps": 50,
+                                    "inference_schedule": "fast", "std_min": 0.1,
+                                    "energy_min": None, "energy_max": 4.0}
+    base = ["predict", "--run", str(run), "--mode", "feature", "--feature_dir",
+            str(tmp_path / "data" / "alpha"), "--progress", "false"]
+    assert main([*base, "--output", str(tmp_path / "out"),
+                 "--sampler.inference_schedule", "fast12"]) == 0
+    waves = sorted((tmp_path / "out" / "pred").glob("*.wav"))
+    assert len(waves) == 3 and all(sf.info(str(w)).frames > 0 for w in waves)
+    capsys.readouterr()
+    assert main([*base, "--output", str(tmp_path / "ddim"), "--sampler", "DDIM"]) == 1
+    assert "the model was trained with PriorGrad (priorgrad noise process)" in \
+        capsys.readouterr().err
