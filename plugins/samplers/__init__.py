@@ -3,8 +3,9 @@
 from vocfw.core import hookimpl
 from vocfw.core.sampler import Sampler
 from vocfw.plugins.samplers.ddpm import DDPM
+from vocfw.plugins.samplers.wavegrad import WaveGradDiffusion
 
 
 @hookimpl
 def vocfw_register_samplers() -> list[type[Sampler]]:
-    return [DDPM]
+    return [DDPM, WaveGradDiffusion]

@@ -100,10 +100,11 @@ class DDPM(Sampler):
         self.aligned_steps = align_steps(self.train_betas, betas)
 
     def incompatibility(self, trained: Sampler) -> str | None:
-        """Refuse a different training noise schedule, or a sampler that is not DDPM's."""
+        """Refuse a different training noise schedule, or a sampler that is not DDPM's (or a
+        subclass's: they share its forward process)."""
         if not isinstance(trained, DDPM):
             return (f"the model was trained with {type(trained).__name__}, whose noise process "
-                    "DDPM cannot check it inverts")
+                    f"{type(self).__name__} cannot check it inverts")
         if not np.array_equal(self.train_betas, trained.train_betas):
             return (f"its training noise schedule ({len(self.train_betas)} betas from "
                     f"{self.train_betas[0]:g} to {self.train_betas[-1]:g}) differs from the one "
