@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.model import Vocoder
 
 LEAKY_SLOPE = 0.2
@@ -225,8 +226,8 @@ class WaveGrad(Vocoder):
 
     def __init__(
         self,
-        n_mels: int = 128,
-        hop_length: int = 300,
+        n_mels: int = MelConfig.n_mels,
+        hop_length: int = MelConfig.hop_length,
         base_channels: int = 32,
     ) -> None:
         super().__init__()
