@@ -17,7 +17,16 @@ of vocoding long inputs through ``vocode`` with its default 10 s chunks closes t
     python benchmarks/inference.py --case 6:10:1 --own 6:1:1 --runs 3
     python benchmarks/inference.py                    # every default case (about an hour)
 
-Results go to ``benchmarks/results/inference.{json,md}``.
+WaveGrad (``--model wavegrad``): vocfw's WaveGrad + WaveGradDiffusion against lmnt's
+``wavegrad`` package, both on the same random weights (lmnt's 128-band, 22.05 kHz, hop-300
+network, converted with ``import_lmnt_wavegrad``), mels and seeded noise, with the 6-step
+schedule (DiffWave's fast betas, given to lmnt's ``predict`` as its ``noise_schedule``); only
+peer cases with 6 steps, no own cases or memory probe.
+
+    python benchmarks/inference.py --model wavegrad --case 6:1:1 --runs 3
+
+Results go to ``benchmarks/results/inference.{json,md}`` (``inference-wavegrad.*`` for
+WaveGrad).
 """
 
 from __future__ import annotations
@@ -44,21 +53,46 @@ from vocfw.core.components import Components
 from vocfw.core.evaluate.metrics import log_mel_l1
 from vocfw.core.infer.vocode import vocode
 from vocfw.core.runs.checkpoint import load_components
+from vocfw.core.sampler import Sampler
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.models.diffwave_convert import import_lmnt
-from vocfw.plugins.samplers.ddpm import DDPM
+from vocfw.plugins.models.wavegrad_convert import import_lmnt_wavegrad
+from vocfw.plugins.samplers.ddpm import DDPM, FAST_SCHEDULE
+from vocfw.plugins.samplers.wavegrad import WaveGradDiffusion
 
 PEER_CASES = [(6, 1, 1), (6, 10, 1), (6, 1, 8)]
 OWN_CASES = [(6, 1, 1), (6, 10, 1), (6, 1, 8)]
 QUICK_CASES = [(6, 1, 1)]
 MEMORY_SECONDS = (60, 600)  # one minute, ten minutes
 PEER_RATE, OWN_RATE, HOP = 22050, 24000, 256
+PEERS = {"diffwave": "lmnt diffwave 0.1.7 BASE (80 mels, 22.05 kHz)",
+         "wavegrad": "lmnt wavegrad 0.1.5 (128 mels, 22.05 kHz, hop 300)"}
 
 
 def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def wavegrad_setup(folder: Path, device: torch.device) -> Callable[..., torch.Tensor]:
+    """lmnt's WaveGrad with random weights saved as a checkpoint; its ``predict`` with the
+    6-step schedule (the only one the WaveGrad cases take)."""
+    from wavegrad import inference
+    from wavegrad.model import WaveGrad as LmntWaveGrad
+    from wavegrad.params import AttrDict, params
+
+    torch.manual_seed(0)
+    peer = LmntWaveGrad(AttrDict(params)).eval()
+    torch.save({"step": 0, "model": peer.state_dict(), "params": dict(params)},
+               folder / "weights.pt")
+    schedule = {"noise_schedule": np.asarray(FAST_SCHEDULE)}
+
+    def predict(mel: torch.Tensor, steps: int = 6) -> torch.Tensor:
+        return inference.predict(mel, model_dir=str(folder), params=schedule, device=device)[0]
+
+    predict(torch.zeros(1, 128, 1, device=device))  # load and cache
+    return predict
 
 
 def peer_setup(folder: Path, device: torch.device) -> Callable[..., torch.Tensor]:
@@ -74,38 +108,59 @@ def peer_setup(folder: Path, device: torch.device) -> Callable[..., torch.Tensor
                folder / "weights.pt")
     inference.predict(torch.zeros(1, 80, 1), model_dir=str(folder), device=device)  # load, cache
 
-    def predict(mel: torch.Tensor, fast: bool) -> torch.Tensor:
+    def predict(mel: torch.Tensor, steps: int) -> torch.Tensor:
         return inference.predict(mel, model_dir=str(folder), device=device,
-                                 fast_sampling=fast)[0]
+                                 fast_sampling=steps == 6)[0]
 
     return predict
 
 
-def peer_case(steps: int, seconds: int, batch: int, runs: int, peer: Callable[..., torch.Tensor],
-              model: DiffWave, device: torch.device) -> dict:
-    """Check agreement with the peer, then time both alternately."""
-    fast = steps == 6
-    sampler = DDPM(inference_schedule="fast" if fast else "full")
-    frames = round(seconds * PEER_RATE / HOP)
-    mel = torch.rand(batch, 80, frames, generator=torch.Generator().manual_seed(3)).to(device)
-    audio_seconds = batch * frames * HOP / PEER_RATE
+def peer_case(steps: int, seconds: int, batch: int, runs: int,
+              peer: Callable[[torch.Tensor, int], torch.Tensor], model: torch.nn.Module,
+              sampler: Sampler, device: torch.device) -> dict:
+    """Check agreement with the peer (``peer(mel, steps)``), then time both alternately."""
+    hop = model.hop_length
+    frames = round(seconds * PEER_RATE / hop)
+    mel = torch.rand(batch, model.n_mels, frames,
+                     generator=torch.Generator().manual_seed(3)).to(device)
+    audio_seconds = batch * frames * hop / PEER_RATE
     torch.manual_seed(7)
-    want = peer(mel, fast)
+    want = peer(mel, steps)
     got = sampler.sample(model, mel, torch.Generator(device).manual_seed(7))
     diff = float((got - want).abs().max())
     times: dict[str, list[float]] = {"peer": [], "vocfw": []}
     for _ in range(runs):
-        times["peer"].append(timed(lambda: peer(mel, fast)) / audio_seconds)
+        times["peer"].append(timed(lambda: peer(mel, steps)) / audio_seconds)
         times["vocfw"].append(timed(lambda: sync(sampler.sample(model, mel))) / audio_seconds)
     peer_rtf, ours_rtf = (statistics.median(times[key]) for key in ("peer", "vocfw"))
     result = {"steps": steps, "seconds": seconds, "batch": batch, "dtype": "fp32",
               "runs": runs, "max_abs_diff": diff, "peer_rtf": peer_rtf, "vocfw_rtf": ours_rtf,
               "speedup": peer_rtf / ours_rtf, "rtf_runs": times, "load": os.getloadavg()}
-    print(f"peer case: steps {steps} {seconds:2d} s batch {batch} fp32 threads "
-          f"{torch.get_num_threads()} compile off: max|diff| {diff:.1e}  peer RTF {peer_rtf:.3f}"
-          f"  vocfw RTF {ours_rtf:.3f}  x{peer_rtf / ours_rtf:.2f}  load {os.getloadavg()[0]:.1f}",
+    print(f"peer case {type(model).__name__}: steps {steps} {seconds:2d} s batch {batch} fp32 "
+          f"threads {torch.get_num_threads()} compile off: max|diff| {diff:.1e}  peer RTF "
+          f"{peer_rtf:.3f}  vocfw RTF {ours_rtf:.3f}  x{peer_rtf / ours_rtf:.2f}  load "
+          f"{os.getloadavg()[0]:.1f}",
           flush=True)
     return result
+
+
+def peer_pair(
+    name: str, folder: Path, device: torch.device
+) -> tuple[Callable[[torch.Tensor, int], torch.Tensor], torch.nn.Module]:
+    """lmnt's ``predict(mel, steps)`` for ``name`` set up in ``folder``, and vocfw's model with
+    the same weights."""
+    setup, convert = ((wavegrad_setup, import_lmnt_wavegrad) if name == "wavegrad"
+                      else (peer_setup, import_lmnt))
+    predict = setup(folder, device)
+    convert(folder / "weights.pt", folder / "run")
+    return predict, load_components(folder / "run")[0].model.to(device).eval()
+
+
+def case_sampler(name: str, steps: int) -> Sampler:
+    """vocfw's sampler for a peer case: 6 steps (fast) or 50 (DiffWave's full schedule)."""
+    if name == "wavegrad":
+        return WaveGradDiffusion(inference_schedule="fast")
+    return DDPM(inference_schedule="fast" if steps == 6 else "full")
 
 
 def sync(value: torch.Tensor) -> torch.Tensor:
@@ -190,15 +245,15 @@ def memory(device: str, lengths: list[int]) -> list[dict]:
     return rows
 
 
-def markdown(info: dict, peers: list[dict], own: list[dict], mem: list[dict]) -> str:
+def markdown(info: dict, peers: list[dict], own: list[dict], mem: list[dict],
+             peer_name: str = PEERS["diffwave"]) -> str:
     threads = info["torch_threads"]
     lines = [f"Machine: {info['machine']}; {threads} torch threads, torch {info['torch']}, "
              f"torch.compile off; load average {info['load_average'][0]:.1f} before, "
              f"{info.get('load_average_after', [0])[0]:.1f} after (shared machine). Medians of "
              f"the timed runs after one checked warm-up run; RTF = compute s / audio s.", ""]
     if peers:
-        lines += ["lmnt diffwave 0.1.7 BASE (80 mels, 22.05 kHz) and vocfw with the same weights "
-                  "and noise, fp32:", "",
+        lines += [f"{peer_name} and vocfw with the same weights and noise, fp32:", "",
                   "| steps | audio | batch | runs | max abs diff | lmnt RTF | vocfw RTF | "
                   "speed-up |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {c['steps']} | {c['seconds']} s | {c['batch']} | {c['runs']} | "
@@ -232,6 +287,8 @@ def parse_case(text: str) -> tuple[int, int, int]:
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(PEERS), default="diffwave",
+                        help="the architecture timed against lmnt's package")
     parser.add_argument("--quick", action="store_true",
                         help="only 6 steps, 1 s, batch 1, and no memory probe")
     parser.add_argument("--case", type=parse_case, action="append",
@@ -260,6 +317,8 @@ def main() -> None:
         return
     device = torch.device(args.device)
     peer_cases = QUICK_CASES if args.quick else args.case or PEER_CASES
+    if args.model == "wavegrad" and any(case[0] != 6 for case in peer_cases):
+        raise SystemExit("--model wavegrad times the 6-step schedule only (cases 6:SECONDS:BATCH)")
     own_cases = QUICK_CASES if args.quick else args.own or OWN_CASES
     info = {"machine": describe(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "compile": False, "load_average": os.getloadavg()}
@@ -268,26 +327,28 @@ def main() -> None:
     own: list[dict] = []
     mem: list[dict] = []
 
+    stem = "inference" if args.model == "diffwave" else f"inference-{args.model}"
+
     def save() -> None:  # after every case, so a long run reports what it has finished
         info["load_average_after"] = os.getloadavg()
-        write_json(args.output / "inference.json",
+        write_json(args.output / f"{stem}.json",
                    {"machine": info, "peer_cases": peers, "own_cases": own, "memory": mem})
-        write_text(args.output / "inference.md", markdown(info, peers, own, mem))
+        write_text(args.output / f"{stem}.md",
+                   markdown(info, peers, own, mem, PEERS[args.model]))
 
-    for case in own_cases:
+    for case in own_cases if args.model == "diffwave" else []:
         own.append(own_case(*case, args.runs, device))
         save()
     with tempfile.TemporaryDirectory() as tmp:
-        peer = peer_setup(Path(tmp), device)
-        folder = import_lmnt(Path(tmp) / "weights.pt", Path(tmp) / "run")
-        model = load_components(folder)[0].model.to(device).eval()
+        predict, model = peer_pair(args.model, Path(tmp), device)
         for case in peer_cases:
-            peers.append(peer_case(*case, args.runs, peer, model, device))
+            sampler = case_sampler(args.model, case[0])
+            peers.append(peer_case(*case, args.runs, predict, model, sampler, device))
             save()
-    if not (args.quick or args.no_memory):
+    if not (args.quick or args.no_memory or args.model == "wavegrad"):
         mem.extend(memory(args.device, args.memory_seconds))
         save()
-    print(markdown(info, peers, own, mem))
+    print(markdown(info, peers, own, mem, PEERS[args.model]))
 
 
 if __name__ == "__main__":

@@ -44,12 +44,14 @@ def test_plugins_lists_builtins_with_distribution_and_modules(capsys) -> None:
     assert by_name["vocfw-builtin-models"]["distribution"] == "vocfw"
     assert by_name["vocfw-builtin-models"]["plugin"] == "vocfw:vocfw-builtin-models"
     assert by_name["vocfw-builtin-models"]["models"] == [
-        {"name": "DiffWave", "class": "DiffWave", "module": "vocfw.plugins.models.diffwave"}
+        {"name": "DiffWave", "class": "DiffWave", "module": "vocfw.plugins.models.diffwave"},
+        {"name": "WaveGrad", "class": "WaveGrad", "module": "vocfw.plugins.models.wavegrad"},
     ]
     corpora = {c["name"] for c in by_name["vocfw-builtin-datasets"]["corpora"]}
     assert corpora >= {"vctk", "csd", "libritts"}
     code, text, _ = run(["plugins"], capsys)
     assert "vocfw.plugins.samplers.ddpm.DDPM" in text
+    assert "vocfw.plugins.samplers.wavegrad.WaveGradDiffusion" in text
 
 
 def test_plugin_that_registers_nothing_is_listed_as_such(fake_distribution, capsys) -> None:

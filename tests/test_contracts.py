@@ -30,8 +30,11 @@ REGISTRY = build_registry()
 TREES = {**segmented_trees.BUILDERS, **whole_file_trees.BUILDERS}
 # small constructor arguments for the built-ins; other classes are built with their defaults
 SMALL = {"DiffWave": {"residual_layers": 2, "residual_channels": 8},
+         "WaveGrad": {"base_channels": 2},
          "DDPM": {"inference_schedule": "fast"}, "DDIM": {"inference_steps": 3, "eta": 1.0},
-         "PriorGrad": {"inference_schedule": "fast"}}
+         "PriorGrad": {"inference_schedule": "fast"},
+         # DDPM's training schedule, so that the DiffWave built with its default 50 steps fits
+         "WaveGradDiffusion": {"beta_start": 1e-4, "beta_end": 0.05, "num_steps": 50}}
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY.entries["models"]))

@@ -8,7 +8,7 @@ Two styles:
     ``center=False``, magnitude ``sqrt(re^2 + im^2 + 1e-9)``, librosa Slaney mel filters with
     Slaney area normalisation, natural log of ``clamp(x, 1e-5)``. T = floor(L / hop).
 
-``lmnt`` (checkpoints of lmnt-com/diffwave)
+``lmnt`` (checkpoints of lmnt-com/diffwave and lmnt-com/wavegrad)
     Centred STFT (reflect padding n_fft / 2), window-normalised, magnitude, HTK mel filters
     without normalisation, then ``clamp((20 * log10(clamp(x, 1e-5)) - 20 + 100) / 100, 0, 1)``.
     T = floor(L / hop) + 1.
@@ -73,6 +73,13 @@ class MelConfig:
     def lmnt(cls) -> MelConfig:
         """lmnt-com/diffwave's settings: 22.05 kHz, 80 bands, 20 Hz to 11.025 kHz."""
         return cls(sample_rate=22050, n_mels=80, f_min=20.0, f_max=None, style="lmnt")
+
+    @classmethod
+    def lmnt_wavegrad(cls) -> MelConfig:
+        """lmnt-com/wavegrad's settings: the same mel at 22.05 kHz with hop 300, a window of
+        4 hops (1200), the next power of two as FFT size (2048) and 128 bands."""
+        return cls(sample_rate=22050, n_fft=2048, hop_length=300, win_length=1200, n_mels=128,
+                   f_min=20.0, f_max=None, style="lmnt")
 
     @property
     def log_floor(self) -> float:

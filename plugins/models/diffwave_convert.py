@@ -65,17 +65,21 @@ def _check_tensors(state: dict[str, Any], source: Path) -> None:
             raise ConversionError(f"{source}: {key!r} has values that are not finite")
 
 
-def _strip_prefix(state: dict[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
-    """Remove a common key prefix (``module.``, ``model.``, ...) in front of the DiffWave keys."""
+def _strip_prefix(
+    state: dict[str, torch.Tensor], source: Path, anchor: str = ANCHOR_KEY,
+    architecture: str = "DiffWave",
+) -> dict[str, torch.Tensor]:
+    """Remove a common key prefix (``module.``, ``model.``, ...) in front of the model's keys,
+    found from the one key ending in ``anchor``; every value checked."""
     if not all(isinstance(key, str) for key in state):
         raise ConversionError(f"{source}: the state dict has keys that are not strings")
-    anchors = [key for key in state if key.endswith(ANCHOR_KEY)]
+    anchors = [key for key in state if key.endswith(anchor)]
     if len(anchors) != 1:
         raise ConversionError(
-            f"{source}: not a DiffWave state dict (expected exactly one key ending in "
-            f"{ANCHOR_KEY!r}, found {anchors or 'none'})"
+            f"{source}: not a {architecture} state dict (expected exactly one key ending in "
+            f"{anchor!r}, found {anchors or 'none'})"
         )
-    prefix = anchors[0][: -len(ANCHOR_KEY)]
+    prefix = anchors[0][: -len(anchor)]
     outside = sorted(key for key in state if not key.startswith(prefix))
     if outside:
         raise ConversionError(f"{source}: unexpected keys outside {prefix!r}: {outside[:5]}")
@@ -106,18 +110,35 @@ def _model_args(state: dict[str, torch.Tensor], source: Path, **known: int) -> d
         expected = DiffWave(**args).state_dict()
     except (KeyError, ValueError) as exc:
         raise ConversionError(f"{source}: not a conditional DiffWave state dict ({exc})") from None
+    _check_layout(state, expected, source, f"DiffWave({args})")
+    return args
+
+
+def _check_layout(
+    state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: Path, built: str
+) -> None:
+    """Refuse missing or unexpected keys and tensors of the wrong shape.
+
+    Args:
+        state: the (unprefixed) state dict read.
+        expected: the state dict of the model its shapes imply.
+        source: the file it came from, for messages.
+        built: that model in words, for messages (``DiffWave({...})``).
+
+    Raises:
+        ConversionError: naming the keys or shapes that do not fit.
+    """
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         raise ConversionError(
-            f"{source}: state dict does not match DiffWave({args}): missing keys "
+            f"{source}: state dict does not match {built}: missing keys "
             f"{missing[:8]}, unexpected keys {unexpected[:8]}"
         )
     wrong = [f"{key} {tuple(state[key].shape)} != {tuple(value.shape)}"
              for key, value in expected.items() if state[key].shape != value.shape]
     if wrong:
-        raise ConversionError(f"{source}: tensor shapes do not fit DiffWave({args}): {wrong[:4]}")
-    return args
+        raise ConversionError(f"{source}: tensor shapes do not fit {built}: {wrong[:4]}")
 
 
 def _count(value: Any, key: str, source: Path, minimum: int = 1) -> int:
@@ -163,11 +184,14 @@ def _sampler_args(noise_schedule: Any, source: Path) -> dict[str, Any]:
 def _write_run(
     output: Path, name: str, state: dict[str, torch.Tensor], features: MelConfig,
     model_args: dict[str, int], sampler_args: dict[str, Any],
+    paths: tuple[str, str] = (MODEL_PATH, SAMPLER_PATH),
 ) -> Path:
+    """Write checkpoint ``output/checkpoint/name`` of the model and sampler classes at
+    ``paths`` with these arguments and weights."""
     spec = normalise_spec({
         "features": features.to_dict(),
-        "model": {"class_path": MODEL_PATH, "init_args": model_args},
-        "sampler": {"class_path": SAMPLER_PATH, "init_args": sampler_args},
+        "model": {"class_path": paths[0], "init_args": model_args},
+        "sampler": {"class_path": paths[1], "init_args": sampler_args},
     })
     target = Path(output) / CHECKPOINT_DIR / name
     if target.exists():
@@ -276,12 +300,7 @@ def export_lmnt(run: Path, output: Path, use_ema: bool = True) -> Path:
     Raises:
         ConversionError: the checkpoint is not a DiffWave trained with DDPM.
     """
-    folder = resolve_checkpoint(run)
-    source = folder / COMPONENTS_FILE
-    spec = normalise_spec(read_components(folder), str(source))
-    registry = build_registry()
-    model_cls = resolve_class("models", spec["model"]["class_path"], registry, str(source))
-    sampler_cls = resolve_class("samplers", spec["sampler"]["class_path"], registry, str(source))
+    folder, spec, model_cls, sampler_cls = _read_run(run)
     if model_cls is not DiffWave or sampler_cls is not DDPM:
         raise ConversionError(
             f"{folder}: lmnt's format holds only DiffWave models trained with DDPM, got "
@@ -304,6 +323,32 @@ def export_lmnt(run: Path, output: Path, use_ema: bool = True) -> Path:
         ).tolist(),
         "inference_noise_schedule": list(FAST_SCHEDULE),
     }
+    return _save_lmnt(folder, output, use_ema, params)
+
+
+def _read_run(run: Path) -> tuple[Path, dict, type, type]:
+    """The checkpoint folder of ``run``, its normalised spec and its model and sampler classes."""
+    folder = resolve_checkpoint(run)
+    source = folder / COMPONENTS_FILE
+    spec = normalise_spec(read_components(folder), str(source))
+    registry = build_registry()
+    model_cls = resolve_class("models", spec["model"]["class_path"], registry, str(source))
+    sampler_cls = resolve_class("samplers", spec["sampler"]["class_path"], registry, str(source))
+    return folder, spec, model_cls, sampler_cls
+
+
+def _save_lmnt(folder: Path, output: Path, use_ema: bool, params: dict[str, Any]) -> Path:
+    """Write ``{"step", "model", "params"}`` of checkpoint ``folder`` as lmnt's ``weights.pt``.
+
+    Args:
+        folder: the checkpoint folder.
+        output: a ``.pt`` file, or a directory to write ``weights.pt`` into.
+        use_ema: save the moving-average weights when the checkpoint has them.
+        params: lmnt's ``params`` to store.
+
+    Returns:
+        The file written.
+    """
     step = parse_checkpoint_name(folder.name)[1]
     target = Path(output)
     if target.is_dir():

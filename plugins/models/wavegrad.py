@@ -1,0 +1,313 @@
+"""WaveGrad (Chen et al., 2021): a U-Net-like network that predicts the noise in a waveform
+from its mel spectrogram and the continuous noise level sqrt(alpha_bar).
+
+The layout, initialisation and state-dict key names are those of lmnt-com/wavegrad, so its
+weights load without renaming. A mel is upsampled to the waveform rate by five UBlocks; the noisy
+waveform is downsampled by a convolution and four DBlocks, and at every rate a FiLM layer turns
+it and the noise level into a shift and scale that modulate the UBlock of the same rate.
+
+Only the mel path before the first modulation is independent of the noise: the first
+convolution over the mel and the two FiLM-free convolutions of the first UBlock. That is what
+:meth:`WaveGrad.condition` computes once per utterance; everything after it depends on the noisy
+input and runs at every step.
+
+Resampling is nearest-neighbour, as lmnt's ``F.interpolate`` does it for lengths that divide
+evenly (N = T * hop_length always does): upsampling repeats samples, downsampling keeps every
+f-th, and pointwise (kernel-1) convolutions run at the lower of the two rates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vocfw.core.audio.mel import MelConfig
+from vocfw.core.model import Vocoder
+
+LEAKY_SLOPE = 0.2
+NUM_FACTORS = 5
+# widths in units of base_channels (lmnt: base 32)
+DOWN_WIDTHS = (1, 4, 4, 8, 16)  # the input convolution, then the four DBlocks
+MEL_WIDTH = 24  # the first convolution over the mel
+UP_WIDTHS = (16, 16, 8, 4, 4)  # the five UBlocks, coarse to fine
+UP_DILATIONS = ((1, 2, 1, 2), (1, 2, 1, 2), (1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8))
+DOWN_DILATIONS = (1, 2, 4)
+
+
+def upsample_factors(hop_length: int) -> tuple[int, ...]:
+    """Split a hop size into the five upsampling factors of the UBlocks, coarse to fine.
+
+    The hop's prime factors are merged, smallest two first, until five remain, and ordered
+    largest first (300 -> 5, 5, 3, 2, 2 as lmnt's; 256 -> 4, 4, 4, 2, 2).
+
+    Args:
+        hop_length: samples per mel frame.
+
+    Returns:
+        Five factors, non-increasing, whose product is ``hop_length``.
+
+    Raises:
+        ValueError: ``hop_length`` has fewer than five prime factors (counted with
+            multiplicity).
+    """
+    primes, rest, p = [], max(hop_length, 1), 2
+    while p * p <= rest:
+        while rest % p == 0:
+            primes.append(p)
+            rest //= p
+        p += 1
+    primes += [rest] if rest > 1 else []
+    if len(primes) < NUM_FACTORS:
+        raise ValueError(
+            f"model.hop_length={hop_length} cannot be split into {NUM_FACTORS} upsampling "
+            f"factors >= 2 (WaveGrad needs a hop with at least {NUM_FACTORS} prime factors, "
+            f"such as 300 = 5 x 5 x 3 x 2 x 2 or 256 = 4 x 4 x 4 x 2 x 2)"
+        )
+    while len(primes) > NUM_FACTORS:
+        primes.sort()
+        primes = [primes[0] * primes[1], *primes[2:]]
+    return tuple(sorted(primes, reverse=True))
+
+
+def _conv1d(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1) -> nn.Conv1d:
+    """A Conv1d with orthogonal weights, zero bias and 'same' padding (odd kernels)."""
+    conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation,
+                     padding=dilation * (kernel_size - 1) // 2)
+    nn.init.orthogonal_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _leaky(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, LEAKY_SLOPE)
+
+
+def noise_encoding(level: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal encoding of noise levels, as lmnt's (the level is not rescaled).
+
+    Args:
+        level: (B,) or (1,) noise levels sqrt(alpha_bar).
+        dim: even encoding size C.
+
+    Returns:
+        (B, C, 1): sin then cos of ``level * 1e4 ** (-k / (C / 2))``, k = 0 .. C/2 - 1.
+    """
+    count = dim // 2
+    k = torch.arange(count, dtype=level.dtype, device=level.device) / count  # (C/2,)
+    angle = level.unsqueeze(1) * torch.exp(-math.log(1e4) * k.unsqueeze(0))  # (B, C/2)
+    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1).unsqueeze(-1)  # (B, C, 1)
+
+
+class FiLM(nn.Module):
+    """Feature-wise modulation from the downsampled noisy waveform and the noise level.
+
+    Args:
+        input_size: channels of the downsampled waveform (even).
+        output_size: channels of the UBlock it modulates.
+    """
+
+    def __init__(self, input_size: int, output_size: int) -> None:
+        super().__init__()
+        self.input_conv = nn.Conv1d(input_size, input_size, 3, padding=1)
+        self.output_conv = nn.Conv1d(input_size, output_size * 2, 3, padding=1)
+        for conv in (self.input_conv, self.output_conv):
+            nn.init.xavier_uniform_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, L) features, (B,) or (1,) levels -> (shift, scale), each (B, C_out, L)."""
+        x = _leaky(self.input_conv(x)) + noise_encoding(level, x.shape[1])  # (B, C, L)
+        shift, scale = torch.chunk(self.output_conv(x), 2, dim=1)
+        return shift, scale
+
+
+class DBlock(nn.Module):
+    """Downsampling by ``factor`` with a pointwise residual and three dilated convolutions.
+
+    Args:
+        input_size: input channels.
+        hidden_size: output channels.
+        factor: downsampling factor.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+        self.residual_dense = _conv1d(input_size, hidden_size, 1)
+        self.conv = nn.ModuleList(
+            _conv1d(size, hidden_size, 3, d)
+            for size, d in zip((input_size, hidden_size, hidden_size), DOWN_DILATIONS,
+                               strict=True)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, L) -> (B, C_out, L / factor)."""
+        x = x[..., :: self.factor]  # (B, C_in, L/f)
+        residual = self.residual_dense(x)
+        for conv in self.conv:
+            x = conv(_leaky(x))
+        return x + residual
+
+
+class UBlock(nn.Module):
+    """Upsampling by ``factor`` with FiLM-modulated dilated convolutions.
+
+    Args:
+        input_size: input channels.
+        hidden_size: output channels.
+        factor: upsampling factor.
+        dilation: dilations of the four kernel-3 convolutions.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, factor: int,
+                 dilation: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        self.factor = factor
+        self.block1 = _conv1d(input_size, hidden_size, 1)
+        self.block2 = nn.ModuleList([_conv1d(input_size, hidden_size, 3, dilation[0]),
+                                     _conv1d(hidden_size, hidden_size, 3, dilation[1])])
+        self.block3 = nn.ModuleList([_conv1d(hidden_size, hidden_size, 3, dilation[2]),
+                                     _conv1d(hidden_size, hidden_size, 3, dilation[3])])
+
+    def prepare(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The part before any modulation: (B, C_in, L) -> (residual, first convolution),
+        each (B, C_out, L * factor)."""
+        residual = self.block1(x).repeat_interleave(self.factor, dim=-1)
+        hidden = self.block2[0](_leaky(x).repeat_interleave(self.factor, dim=-1))
+        return residual, hidden
+
+    def finish(self, residual: torch.Tensor, hidden: torch.Tensor, shift: torch.Tensor,
+               scale: torch.Tensor) -> torch.Tensor:
+        """The modulated rest: :meth:`prepare`'s outputs and FiLM's (B, C_out, L * factor)
+        shift and scale -> (B, C_out, L * factor)."""
+        x = residual + self.block2[1](_leaky(shift + scale * hidden))
+        hidden = self.block3[0](_leaky(shift + scale * x))
+        return x + self.block3[1](_leaky(shift + scale * hidden))
+
+    def forward(self, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, L) and FiLM's shift and scale -> (B, C_out, L * factor)."""
+        return self.finish(*self.prepare(x), shift, scale)
+
+
+@dataclass
+class WaveGradCondition:
+    """The noise-independent part of a WaveGrad forward pass for one batch of mels.
+
+    Attributes:
+        residual: (B, C, N / f0) pointwise branch of the first UBlock.
+        hidden: (B, C, N / f0) its first convolution, before modulation.
+    """
+
+    residual: torch.Tensor
+    hidden: torch.Tensor
+
+
+class WaveGrad(Vocoder):
+    """The WaveGrad vocoder network (lmnt-com/wavegrad layout and state-dict keys).
+
+    Args:
+        n_mels: mel bands of the conditioning spectrogram (linked from ``data.features``;
+            lmnt: 128).
+        hop_length: samples per mel frame, split into the five UBlock factors by
+            :func:`upsample_factors` (linked from ``data.features``; lmnt: 300).
+        base_channels: width unit (even): the downsampling path has 1, 4, 4, 8, 16 units, the
+            first mel convolution 24 and the UBlocks 16, 16, 8, 4, 4 (lmnt: 32).
+
+    Raises:
+        ValueError: a size is not positive, ``base_channels`` is odd, or the hop cannot be
+            split into five factors.
+    """
+
+    time_input = "noise_level"
+
+    def __init__(
+        self,
+        n_mels: int = MelConfig.n_mels,
+        hop_length: int = MelConfig.hop_length,
+        base_channels: int = 32,
+    ) -> None:
+        super().__init__()
+        if n_mels <= 0:
+            raise ValueError(f"model.n_mels must be positive, got {n_mels}")
+        if base_channels <= 0 or base_channels % 2:
+            raise ValueError(f"model.base_channels must be a positive even number, got "
+                             f"{base_channels}")
+        self.n_mels, self.hop_length = n_mels, hop_length
+        self.factors = upsample_factors(hop_length)
+        down = [base_channels * w for w in DOWN_WIDTHS]
+        up = [base_channels * w for w in UP_WIDTHS]
+        self.downsample = nn.ModuleList([_conv1d(1, down[0], 5)])
+        self.downsample.extend(DBlock(down[i - 1], down[i], self.factors[-i])
+                               for i in range(1, NUM_FACTORS))
+        self.film = nn.ModuleList(FiLM(down[i], up[-1 - i]) for i in range(NUM_FACTORS))
+        inputs = [base_channels * MEL_WIDTH, *up[:-1]]
+        self.upsample = nn.ModuleList(
+            UBlock(inputs[i], up[i], self.factors[i], UP_DILATIONS[i]) for i in range(NUM_FACTORS)
+        )
+        self.first_conv = _conv1d(n_mels, inputs[0], 3)
+        self.last_conv = _conv1d(up[-1], 1, 3)
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples one output sample can depend on, bounded from above: 1 + 2 R, where R sums
+        every convolution's reach (dilation x samples per element at its rate) and one element
+        at each resampling, over both paths."""
+        reach, rate = self.hop_length, self.hop_length  # first_conv at the frame rate
+        for factor, dilations in zip(self.factors, UP_DILATIONS, strict=True):
+            rate //= factor
+            reach += rate * (factor + sum(dilations))  # repeat slack + kernel-3 convolutions
+        reach += 1 + 2  # last_conv (kernel 3), the input convolution (kernel 5)
+        for factor in self.factors[:0:-1]:
+            reach += rate * 2  # FiLM's two kernel-3 convolutions at the rate before
+            rate *= factor
+            reach += rate * (1 + sum(DOWN_DILATIONS))  # subsampling slack + convolutions
+        reach += rate * 2  # the last FiLM
+        return 1 + 2 * reach
+
+    def condition(self, mel: torch.Tensor) -> WaveGradCondition:
+        """Run the mel path up to the first modulation, once per utterance.
+
+        Args:
+            mel: (B, M, T) log-mel spectrogram.
+
+        Returns:
+            The conditioning reused by :meth:`denoise` at every step.
+
+        Raises:
+            ValueError: ``mel`` is not 3-D or ``M`` differs from ``n_mels``.
+        """
+        if mel.dim() != 3 or mel.shape[1] != self.n_mels:
+            raise ValueError(
+                f"WaveGrad expects mels of shape (batch, {self.n_mels}, frames), got "
+                f"{tuple(mel.shape)} ({mel.shape[1] if mel.dim() == 3 else '?'} mel bands "
+                f"instead of {self.n_mels})"
+            )
+        residual, hidden = self.upsample[0].prepare(self.first_conv(mel))  # (B, C, N / f0)
+        return WaveGradCondition(residual, hidden)
+
+    def denoise(
+        self, audio: torch.Tensor, level: torch.Tensor, condition: WaveGradCondition
+    ) -> torch.Tensor:
+        """Predict the noise in ``audio`` at noise level ``level``.
+
+        Args:
+            audio: (B, N) noisy waveform, N = T * hop_length.
+            level: (B,) or (1,) noise levels sqrt(alpha_bar) of ``audio``.
+            condition: what :meth:`condition` returned for the matching mel.
+
+        Returns:
+            (B, N) predicted noise.
+        """
+        x = audio.unsqueeze(1)  # (B, 1, N)
+        films = []
+        for layer, film in zip(self.downsample, self.film, strict=True):
+            x = layer(x)  # (B, C_i, N / prod(factors[-i:]))
+            films.append(film(x, level))
+        x = self.upsample[0].finish(condition.residual, condition.hidden, *films[-1])
+        for block, (shift, scale) in zip(self.upsample[1:], films[-2::-1], strict=True):
+            x = block(x, shift, scale)  # (B, C, ...)
+        return self.last_conv(x).squeeze(1)  # (B, N)
