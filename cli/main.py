@@ -11,7 +11,7 @@ from jsonargparse import ArgumentParser, Namespace
 
 from vocfw.cli import commands
 from vocfw.cli.config_guard import check_config_classes, check_linked_values
-from vocfw.cli.parser import build_parser
+from vocfw.cli.parser import build_parser, parse
 from vocfw.core.registry import Registry, build_registry
 from vocfw.core.train.loop import TrainingDivergedError
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0] if argv else ""
     try:
         check_config_classes(argv, registry)
-        cfg = parser.parse_args(argv)
+        cfg = parse(parser, experiments, argv)
         if command in EXPERIMENTS:
             check_linked_values(argv, cfg[command])
         return dispatch(cfg, experiments, registry)

@@ -10,7 +10,7 @@ from argparse import SUPPRESS
 from collections.abc import Callable
 from typing import Any, Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from vocfw.cli.demo import demo
 from vocfw.core import __version__
@@ -173,3 +173,23 @@ def build_parser(
     plugins.add_argument("--json", action="store_true", help="print JSON for scripts")
     commands.add_subcommand("plugins", plugins, help="list plugins, corpora, models, samplers")
     return parser, experiments
+
+
+def parse(parser: ArgumentParser, experiments: dict[str, ArgumentParser],
+          argv: list[str]) -> Namespace:
+    """Parse ``argv``; a ``fit`` that names a model or sampler class other than the default
+    gets that class's own defaults for the arguments it does not set.
+
+    jsonargparse keeps the default class's values for the arguments a newly named class shares
+    with it (``num_steps`` of DDPM for ``WaveGradDiffusion``), so the line is parsed again
+    with the named classes as the defaults.
+    """
+    cfg = parser.parse_args(argv)
+    if cfg.command != "fit":
+        return cfg
+    chosen = {part: {"class_path": cfg.fit[part].class_path} for part in ("model", "sampler")}
+    experiments["fit"].set_defaults(**chosen)
+    try:
+        return parser.parse_args(argv)
+    finally:
+        experiments["fit"].set_defaults(model=DEFAULT_MODEL, sampler=DEFAULT_SAMPLER)

@@ -63,11 +63,17 @@ def test_preprocess_fit_predict_a_tiny_wavegrad(tmp_path: Path) -> None:
     assert {p.stem for p in (result / "pred").glob("*.wav")} == {p.stem for p in wavs.glob("*.wav")}
 
 
-@pytest.mark.xfail(strict=True, reason="jsonargparse (4.53, issue mauvilsa/jsonargparse#460) "
-                   "carries the default DDPM's init_args over to another sampler class named "
-                   "without them")
-def test_naming_a_sampler_keeps_its_own_defaults() -> None:
-    from vocfw.cli.parser import fit_parser
+def test_naming_a_sampler_keeps_its_own_defaults(tmp_path: Path) -> None:
+    from vocfw.cli.parser import build_parser, parse
 
-    cfg = fit_parser().parse_object({"sampler": {"class_path": "WaveGradDiffusion"}})
-    assert cfg.sampler.init_args.num_steps == 1000
+    config = tmp_path / "exp.yaml"
+    config.write_text("sampler: {class_path: WaveGradDiffusion}\nmodel: {class_path: WaveGrad}\n")
+    parser, experiments = build_parser()
+    cfg = parse(parser, experiments, ["fit", "--config", str(config),
+                                      "--sampler.inference_schedule", "full"])
+    sampler = cfg.fit.sampler.init_args
+    assert (sampler.num_steps, sampler.beta_start, sampler.beta_end) == (1000, 1e-6, 0.01)
+    assert sampler.inference_schedule == "full"
+    assert cfg.fit.model.init_args.hop_length == cfg.fit.data.features.hop_length
+    ddpm = parse(parser, experiments, ["fit"]).fit.sampler
+    assert ddpm.class_path.endswith("DDPM") and ddpm.init_args.num_steps == 50
