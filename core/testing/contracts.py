@@ -133,6 +133,7 @@ def _check_pair(model: Vocoder, sampler: Sampler, mel: torch.Tensor) -> None:
             f"{names}: training_loss must be a finite scalar, got {loss!r}")
     _expect(loss.requires_grad, cls, f"{names}: the loss does not depend on the parameters")
     loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)  # as training does: a loss's scale is its own
     torch.optim.SGD(params, lr=1e-2).step()
     _expect(any(not torch.equal(b, p) for b, p in zip(before, params, strict=True)), cls,
             f"{names}: one training step changed no parameter")
