@@ -78,7 +78,9 @@ class Sampler(abc.ABC):
         """The training objective for one batch.
 
         Args:
-            model: the network being trained.
+            model: the network being trained, possibly inside a distributed-training wrapper
+                that only forwards calls: read its attributes through
+                :func:`network_of`, never directly.
             audio: (B, N) clean waveform in [-1, 1].
             mel: (B, M, T) its log-mel spectrogram.
             generator: source of the random steps and noise (default: torch's global RNG).
@@ -136,4 +138,11 @@ def time_for(model: Vocoder, step: torch.Tensor, noise_level: torch.Tensor) -> t
     Returns:
         ``step`` or ``noise_level``.
     """
-    return noise_level if model.time_input == "noise_level" else step
+    return noise_level if network_of(model).time_input == "noise_level" else step
+
+
+def network_of(model: torch.nn.Module) -> Vocoder:
+    """The :class:`~vocfw.core.model.Vocoder` inside ``model``: distributed training wraps the
+    network (DistributedDataParallel and its kin hold it as ``.module``) in a module that
+    forwards calls but not the network's attributes."""
+    return getattr(model, "module", model)

@@ -150,3 +150,17 @@ def test_a_pair_that_cannot_agree_on_the_time_input_is_refused_at_build() -> Non
     assert StepOnly().model_incompatibility(REGISTRY.get("models", "DiffWave")()) is None
     with pytest.raises(SpecError, match="sampler StepOnly cannot be used with model LevelOnly"):
         refuse_pair(LevelOnly(), StepOnly(), "exp.yaml")
+
+
+class ReadsHop(StepOnly):
+    """Reads the network's hop length off the module it is handed, which distributed training
+    wraps."""
+
+    def training_loss(self, model, audio, mel, generator=None):
+        return model(audio, torch.zeros(audio.shape[0]), mel).abs().mean() * model.hop_length
+
+
+def test_the_kit_names_a_sampler_that_cannot_train_a_wrapped_network() -> None:
+    with pytest.raises(ContractError, match="ReadsHop: training_loss failed on a network "
+                       "wrapped for distributed training .*network_of"):
+        check_sampler(ReadsHop, registry=REGISTRY, model_args=SMALL)

@@ -19,6 +19,7 @@ from vocfw.plugins.models.diffwave_convert import ConversionError
 from vocfw.plugins.models.wavegrad import WaveGrad, upsample_factors
 from vocfw.plugins.models.wavegrad_convert import export_lmnt_wavegrad, import_lmnt_wavegrad
 from vocfw.plugins.samplers.ddpm import DDPM, FAST_SCHEDULE, align_steps
+from vocfw.plugins.samplers.priorgrad import PriorGrad
 from vocfw.plugins.samplers.wavegrad import WaveGradDiffusion
 
 RECIPE = MelConfig()  # 24 kHz, hop 256, 100 bands
@@ -221,8 +222,9 @@ def test_replacing_the_sampler_at_predict_time_checks_the_training_process() -> 
     reason = WaveGradDiffusion().incompatibility(DDPM())
     assert reason is not None and "differs from the one the model was trained with" in reason
     reason = WaveGradDiffusion().incompatibility(StepOnly())
-    assert reason == ("the model was trained with StepOnly, whose noise process "
-                      "WaveGradDiffusion cannot check it inverts")
+    assert reason == ("the model was trained with StepOnly (StepOnly noise process), but "
+                      "WaveGradDiffusion inverts the ddpm process")
+    assert "priorgrad" in WaveGradDiffusion().incompatibility(PriorGrad())
     with pytest.raises(ValueError, match="outside the trained range"):
         WaveGradDiffusion(inference_schedule=[1e-4, 0.9, 0.9, 0.9])
 

@@ -118,6 +118,36 @@ def _refused(model: Vocoder, sampler: Sampler) -> bool:
     return reason is not None
 
 
+class _Wrapper(torch.nn.Module):
+    """What distributed training hands a sampler: the network held as ``.module``, calls
+    forwarded, attributes not (as DistributedDataParallel does)."""
+
+    def __init__(self, module: Vocoder) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.module(*args)
+
+
+def _wrapped_loss(model: Vocoder, sampler: Sampler, audio: torch.Tensor, mel: torch.Tensor,
+                  names: str) -> torch.Tensor:
+    """The training loss through a distributed-training wrapper, which must equal the bare
+    network's loss from the same draws."""
+    try:
+        loss = sampler.training_loss(_Wrapper(model), audio, mel,
+                                     torch.Generator().manual_seed(0))
+    except AttributeError as error:
+        raise ContractError(
+            f"{names}: training_loss failed on a network wrapped for distributed training "
+            f"({error}); read the network's attributes through "
+            f"vocfw.core.sampler.network_of(model)") from error
+    bare = sampler.training_loss(model, audio, mel, torch.Generator().manual_seed(0))
+    _expect(torch.equal(loss.detach(), bare.detach()), type(sampler),
+            f"{names}: training_loss differs through a distributed-training wrapper")
+    return loss
+
+
 def _check_pair(model: Vocoder, sampler: Sampler, mel: torch.Tensor) -> None:
     """One training step and one sample of ``model`` with ``sampler``, unless it refuses it."""
     if _refused(model, sampler):
@@ -128,7 +158,7 @@ def _check_pair(model: Vocoder, sampler: Sampler, mel: torch.Tensor) -> None:
     audio = torch.rand((BATCH, mel.shape[-1] * model.hop_length)) * 1.6 - 0.8  # (B, N)
     params = [p for p in model.parameters() if p.requires_grad]
     before = [p.detach().clone() for p in params]
-    loss = sampler.training_loss(model, audio, mel, torch.Generator().manual_seed(0))
+    loss = _wrapped_loss(model, sampler, audio, mel, names)
     _expect(loss.dim() == 0 and bool(torch.isfinite(loss)), type(sampler),
             f"{names}: training_loss must be a finite scalar, got {loss!r}")
     _expect(loss.requires_grad, cls, f"{names}: the loss does not depend on the parameters")

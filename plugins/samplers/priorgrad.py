@@ -21,7 +21,7 @@ import torch
 
 from vocfw.core.audio.mel import LOG_FLOOR
 from vocfw.core.model import Vocoder
-from vocfw.core.sampler import time_for
+from vocfw.core.sampler import network_of, time_for
 from vocfw.plugins.samplers.ddpm import DDPM
 
 
@@ -130,7 +130,7 @@ class PriorGrad(DDPM):
         Returns:
             A scalar loss.
         """
-        std = self.noise_std(mel, model.hop_length)  # (B, N)
+        std = self.noise_std(mel, network_of(model).hop_length)  # (B, N)
         step, level, noise, noisy = self.diffuse(audio, std, generator)
         predicted = model(noisy, time_for(model, step, level**0.5), mel)  # (B, N)
         return (((predicted - noise) / std) ** 2).mean()

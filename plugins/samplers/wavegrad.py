@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from vocfw.core.model import Vocoder
-from vocfw.core.sampler import time_for
+from vocfw.core.sampler import network_of, time_for
 from vocfw.plugins.samplers.ddpm import DDPM
 
 
@@ -75,7 +75,7 @@ class WaveGradDiffusion(DDPM):
             A scalar loss.
         """
         batch, device = audio.shape[0], audio.device
-        first = 2 if model.time_input == "step" else 1
+        first = 2 if network_of(model).time_input == "step" else 1
         count = len(self.train_betas)
         s = torch.randint(first, count + 1, (batch,), generator=generator, device=device)  # (B,)
         u = torch.rand(batch, generator=generator, device=device)  # (B,)
