@@ -14,6 +14,7 @@ from vocfw.cli.demo import demo
 from vocfw.core.data.preprocess import preprocess
 from vocfw.core.evaluate.score import evaluate
 from vocfw.core.infer.predict import predict
+from vocfw.core.infer.schedule_search import search_schedule
 from vocfw.core.plugin_listing import plugin_listing, plugin_table
 from vocfw.core.registry import Registry
 
@@ -63,6 +64,12 @@ def run_predict(cfg: Namespace) -> int:
     """``vocfw predict``: exit status 1 when some inputs failed."""
     summary = predict(**_options(cfg))
     return 1 if summary.failed else 0
+
+
+def run_search_schedule(cfg: Namespace) -> int:
+    """``vocfw search-schedule``: search a schedule and store it with the run."""
+    search_schedule(**_options(cfg))
+    return 0
 
 
 def run_evaluate(cfg: Namespace) -> int:

@@ -99,6 +99,8 @@ def dispatch(cfg: Namespace, experiments: dict[str, ArgumentParser], registry: R
         return commands.run_fit(experiments[command], sub, registry)
     if command == "predict":
         return commands.run_predict(sub)
+    if command == "search-schedule":
+        return commands.run_search_schedule(sub)
     if command == "evaluate":
         return commands.run_evaluate(sub)
     if command == "convert":

@@ -17,6 +17,7 @@ from vocfw.core import __version__
 from vocfw.core.data.config import DataConfig
 from vocfw.core.evaluate.score import evaluate
 from vocfw.core.infer.predict import predict
+from vocfw.core.infer.schedule_search import search_schedule
 from vocfw.core.model import Vocoder
 from vocfw.core.registry import Registry, build_registry
 from vocfw.core.sampler import Sampler
@@ -156,6 +157,11 @@ def build_parser(
     commands.add_subcommand(
         "predict", function_parser(predict, "Vocode mel spectrograms or audio"),
         help="vocode a dataset's test split, a folder of mels, or a folder of audio",
+    )
+    commands.add_subcommand(
+        "search-schedule",
+        function_parser(search_schedule, "Search an inference noise schedule for a trained run"),
+        help="search an N-step beta schedule for predict --schedule (log-mel L1 on test audio)",
     )
     commands.add_subcommand(
         "evaluate", function_parser(evaluate, "Objective metrics of generated audio"),

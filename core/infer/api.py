@@ -24,6 +24,7 @@ from vocfw.core.components import Components
 from vocfw.core.infer.sampler_choice import override_sampler
 from vocfw.core.infer.vocode import MelError, Precision, resolve_device, vocode
 from vocfw.core.runs.checkpoint import load_components
+from vocfw.core.runs.schedules import read_schedule, run_of_checkpoint
 from vocfw.core.seed import DEFAULT_SEED
 
 MelLike = np.ndarray | torch.Tensor
@@ -223,6 +224,7 @@ def load(
     use_ema: bool = True,
     sampler: str | None = None,
     sampler_args: dict[str, Any] | None = None,
+    schedule: str | None = None,
     chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
     batch_size: int = 4,
 ) -> LoadedVocoder:
@@ -236,6 +238,9 @@ def load(
         sampler: a registered sampler's class name to vocode with instead of the run's own.
         sampler_args: sampler constructor arguments to change, e.g.
             ``{"inference_schedule": "fast"}`` (see ``LoadedVocoder.with_sampler``).
+        schedule: sample along a schedule stored with the run by ``vocfw search-schedule``
+            (``{run}/schedules/{schedule}.json``, the run holding the checkpoint): its betas
+            become the sampler's ``inference_schedule``.
         chunk_seconds: vocode long mels in overlapping chunks of this many seconds, so memory
             does not grow with length (``None``: whole mels).
         batch_size: mels (or chunks) sampled together.
@@ -245,13 +250,15 @@ def load(
 
     Raises:
         CheckpointError: no usable checkpoint at ``path``.
-        ValueError: a bad sampler, or ``batch_size`` below 1.
+        ValueError: a bad sampler, ``batch_size`` below 1, or a schedule that is not stored
+            (the message lists the stored ones), unreadable, or not for this sampler.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     components, folder = load_components(path, use_ema=use_ema)
-    if sampler is not None or sampler_args:
-        override_sampler(components, folder, sampler, dict(sampler_args or {}))
+    stored = read_schedule(run_of_checkpoint(folder), schedule) if schedule is not None else None
+    if sampler is not None or sampler_args or stored is not None:
+        override_sampler(components, folder, sampler, dict(sampler_args or {}), stored)
     features = components.features
     chunk_frames = None
     if chunk_seconds is not None and chunk_seconds > 0:

@@ -108,6 +108,7 @@ def predict(
     checkpoint: Path | None = None,
     sampler: str | None = None,
     sampler_args: dict[str, Any] | None = None,
+    schedule: str | None = None,
     batch_size: int = 4,
     device: str = "auto",
     seed: int = DEFAULT_SEED,
@@ -135,6 +136,9 @@ def predict(
             (its arguments carry over where it takes them).
         sampler_args: sampler constructor arguments to change, for example
             ``{"inference_schedule": "fast"}`` (on the command line ``--sampler.KEY VALUE``).
+        schedule: sample along a schedule stored with the run by ``vocfw search-schedule``
+            (``schedules/{schedule}.json`` of the run holding the checkpoint used) as the
+            sampler's ``inference_schedule``.
         batch_size: utterances (or chunks) generated together.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ...
         seed: seed of the sampling noise; each input's noise is drawn from (seed, uid), so its
@@ -159,8 +163,8 @@ def predict(
     run = Path(run)
     output = Path(output) if output is not None else run / "result"
     voc = load(checkpoint or run, device=device, precision=precision, use_ema=use_ema,
-               sampler=sampler,
-               sampler_args=sampler_args, chunk_seconds=chunk_seconds, batch_size=batch_size)
+               sampler=sampler, sampler_args=sampler_args, schedule=schedule,
+               chunk_seconds=chunk_seconds, batch_size=batch_size)
     features = voc.features
     processed = Path(processed_dir) if processed_dir is not None else run_processed_dir(run)
     summary = PredictSummary(output)
@@ -217,7 +221,7 @@ def predict(
     summary.wall_seconds = time.perf_counter() - started
     report = {"run": str(run), "checkpoint": str(voc.checkpoint), "mode": mode,
               "device": str(voc.device), "seed": seed, "sampler": voc.components.spec["sampler"],
-              "sampler_steps": voc.steps,
+              "sampler_steps": voc.steps, "schedule": schedule,
               **summary.to_dict()}
     write_json(report_path(output, overwrite), report)
     print(summary)

@@ -1,5 +1,6 @@
 """Replacing a loaded vocoder's stored sampler: the run's own with changed init args, or another
-registered sampler with its own (the ``sampler`` choices of ``load`` and ``vocfw predict``)."""
+registered sampler with its own (the ``sampler`` choices of ``load`` and ``vocfw predict``), or
+the run's own along a schedule stored with the run (their ``schedule`` choice)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,56 @@ from typing import Any
 
 from vocfw.core.components import Components, build_sampler, resolve_class
 from vocfw.core.registry import build_registry
+from vocfw.core.runs.schedules import StoredSchedule
+
+SCHEDULE_ARG = "inference_schedule"  # the sampler argument a list of betas is given as
+
+
+def sampler_class(components: Components, checkpoint: Path, name: str | None) -> type:
+    """The registered sampler class ``name``, or the run's own when ``None``.
+
+    Raises:
+        ValueError: an unknown sampler (the message lists the registered ones).
+    """
+    if name is None:
+        stored = components.spec["sampler"]["class_path"]
+        return resolve_class("samplers", stored, build_registry(), str(checkpoint))
+    samplers = build_registry().entries["samplers"]
+    if name not in samplers:
+        raise ValueError(f"--sampler {name!r} is not a registered sampler (registered: "
+                         f"{', '.join(sorted(samplers))})")
+    return samplers[name].cls
+
+
+def check_takes_schedule(cls: type, what: str) -> None:
+    """Refuse a sampler that cannot sample along a list of betas (no ``inference_schedule``).
+
+    Args:
+        cls: the sampler class.
+        what: what needs the schedule, named first in the error.
+
+    Raises:
+        ValueError: naming the sampler, what it takes instead and the samplers that would do.
+    """
+    accepted = inspect.signature(cls).parameters
+    if SCHEDULE_ARG in accepted:
+        return
+    takers = sorted(name for name, entry in build_registry().entries["samplers"].items()
+                    if SCHEDULE_ARG in inspect.signature(entry.cls).parameters)
+    raise ValueError(f"{what}: the sampler {cls.__name__} takes no {SCHEDULE_ARG} (it takes "
+                     f"{', '.join(accepted) or 'none'}), so it cannot sample along a list of "
+                     f"betas; samplers that can: {', '.join(takers) or 'none registered'}")
 
 
 def override_sampler(
-    components: Components, checkpoint: Path, name: str | None, init_args: dict[str, Any]
+    components: Components,
+    checkpoint: Path,
+    name: str | None,
+    init_args: dict[str, Any],
+    schedule: StoredSchedule | None = None,
 ) -> None:
     """Replace the stored sampler: the run's own with changed init args, or another
-    registered sampler.
+    registered sampler, optionally along a stored schedule.
 
     Args:
         components: the loaded vocoder; its ``sampler`` (and ``spec``) are replaced.
@@ -23,20 +67,21 @@ def override_sampler(
         name: a registered sampler's class name (``None``: the run's own class).
         init_args: constructor arguments to set; the others keep the run's values where the
             constructor takes them (so the training noise schedule carries over).
+        schedule: a stored schedule whose betas become the sampler's ``inference_schedule``.
 
     Raises:
-        ValueError: an unknown sampler, arguments its constructor does not take or accept, or
-            a sampler incompatible with the one the model was trained with (saying why).
+        ValueError: an unknown sampler, arguments its constructor does not take or accept, a
+            schedule for a sampler without ``inference_schedule`` or given twice, or a sampler
+            incompatible with the one the model was trained with (saying why).
     """
     stored = components.spec["sampler"]
-    if name is None:
-        cls = resolve_class("samplers", stored["class_path"], build_registry(), str(checkpoint))
-    else:
-        samplers = build_registry().entries["samplers"]
-        if name not in samplers:
-            raise ValueError(f"--sampler {name!r} is not a registered sampler (registered: "
-                             f"{', '.join(sorted(samplers))})")
-        cls = samplers[name].cls
+    cls = sampler_class(components, checkpoint, name)
+    if schedule is not None:
+        check_takes_schedule(cls, f"schedule {schedule.path}")
+        if SCHEDULE_ARG in init_args:
+            raise ValueError(f"schedule {schedule.path} and --sampler.{SCHEDULE_ARG} both set "
+                             f"the inference schedule; give one of them")
+        init_args = {**init_args, SCHEDULE_ARG: list(schedule.betas)}
     accepted = inspect.signature(cls).parameters
     unknown = sorted(set(init_args) - set(accepted))
     if unknown:

@@ -5,6 +5,9 @@ Layout::
     {run_dir}/config.yaml        the resolved fit config
     {run_dir}/log/               TensorBoard event files
     {run_dir}/checkpoint/        checkpoint folders and evaluation audio (see checkpoint)
+    {run_dir}/schedules/         NAME.json: inference schedules ``vocfw search-schedule`` found,
+                                 for ``predict --schedule NAME`` (see schedules); kept when fit
+                                 overwrites the run
 """
 
 from __future__ import annotations
@@ -65,10 +68,22 @@ def write_config(run_dir: Path, config_text: str) -> None:
     write_text(run_dir / CONFIG_FILE, config_text)
 
 
-def run_processed_dir(run: Path) -> Path:
-    """``data.processed_dir`` of ``{run}/config.yaml`` when readable, else ``data``."""
+def _run_data(run: Path, key: str) -> object | None:
+    """``data.{key}`` of ``{run}/config.yaml``, or ``None`` when unreadable or absent."""
     try:
         config = yaml.safe_load((run / CONFIG_FILE).read_text(encoding="utf-8"))
-        return Path(config["data"]["processed_dir"])
+        return config["data"][key]
     except (OSError, yaml.YAMLError, TypeError, KeyError):
-        return Path(DataConfig.processed_dir)
+        return None
+
+
+def run_processed_dir(run: Path) -> Path:
+    """``data.processed_dir`` of ``{run}/config.yaml`` when readable, else ``data``."""
+    value = _run_data(run, "processed_dir")
+    return Path(value) if isinstance(value, str) else Path(DataConfig.processed_dir)
+
+
+def run_datasets(run: Path) -> list[str]:
+    """The dataset names of ``data.datasets`` in ``{run}/config.yaml`` (none when unreadable)."""
+    value = _run_data(run, "datasets")
+    return [str(name) for name in value] if isinstance(value, dict) else []
