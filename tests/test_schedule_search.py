@@ -95,6 +95,16 @@ def test_the_stored_score_is_the_score_of_the_stored_betas(run: Path,
     assert score(voc, np.array(found.start_betas), chosen, SEED) == found.start_score
 
 
+def test_picking_can_leave_out_the_utterances_a_search_scores(run: Path) -> None:
+    voc = load(run, device="cpu")
+    processed = run.parent / "processed"
+    searched = pick_utterances(voc, ["tones"], processed, 2).uids
+    rest = pick_utterances(voc, ["tones"], processed, 2, exclude=searched)
+    assert searched == ["tones_test_0", "tones_test_2"]
+    assert rest.uids == ["tones_test_1"]  # only what the search does not score
+    assert len(rest.mels) == len(rest.references) == 1
+
+
 @pytest.mark.slow
 def test_the_same_seed_finds_the_same_schedule(run: Path, found: StoredSchedule, capsys) -> None:
     argv = ["search-schedule", "--run", str(run), "--name", "again", "--steps", "2",

@@ -21,7 +21,7 @@ result never scores worse than the start.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -61,17 +61,18 @@ class Utterances:
 
 
 def pick_utterances(
-    voc: LoadedVocoder, datasets: list[str], processed_dir: Path, count: int
+    voc: LoadedVocoder, datasets: list[str], processed_dir: Path, count: int,
+    exclude: Collection[str] = (),
 ) -> Utterances:
-    """``count`` test utterances with ground truth, spread evenly through the test splits;
-    unreadable ones are reported and left out.
+    """``count`` test utterances with ground truth, spread evenly through the test splits
+    without the uids in ``exclude``; unreadable ones are reported and left out.
 
     Raises:
         ValueError: no test utterance with ground truth could be read.
     """
     failed: list[SkippedItem] = []
     found = discover("dataset", datasets, processed_dir, None, None, failed)
-    usable = [item for item in found if item.has_reference]
+    usable = [item for item in found if item.has_reference and item.uid not in exclude]
     chosen = sorted({round(i) for i in np.linspace(0, len(usable) - 1, min(count, len(usable)))})
     picked = Utterances([], [], [])
     for item in (usable[i] for i in chosen):
