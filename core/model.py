@@ -34,6 +34,15 @@ class Vocoder(nn.Module, abc.ABC):
     ``"noise_level"``: the continuous noise scale sqrt(alpha_bar) in (0, 1] of the noisy
     input, independent of any schedule (WaveGrad)."""
 
+    def check_mel(self, mel: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``mel`` is (B, n_mels, T), naming the shape found."""
+        if mel.dim() != 3 or mel.shape[1] != self.n_mels:
+            raise ValueError(
+                f"{type(self).__name__} expects mels of shape (batch, {self.n_mels}, frames), "
+                f"got {tuple(mel.shape)} ({mel.shape[1] if mel.dim() == 3 else '?'} mel bands "
+                f"instead of {self.n_mels})"
+            )
+
     @abc.abstractmethod
     def condition(self, mel: torch.Tensor) -> Any:
         """Compute the step-independent conditioning.

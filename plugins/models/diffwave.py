@@ -246,12 +246,7 @@ class DiffWave(Vocoder):
         Raises:
             ValueError: ``mel`` is not 3-D or ``M`` differs from ``n_mels``.
         """
-        if mel.dim() != 3 or mel.shape[1] != self.n_mels:
-            raise ValueError(
-                f"DiffWave expects mels of shape (batch, {self.n_mels}, frames), got "
-                f"{tuple(mel.shape)} ({mel.shape[1] if mel.dim() == 3 else '?'} mel bands "
-                f"instead of {self.n_mels})"
-            )
+        self.check_mel(mel)
         upsampled = self.spectrogram_upsampler(mel)  # (B, M, N)
         if not torch.is_grad_enabled():
             dtype = diffwave_inference.compute_dtype(upsampled.device)

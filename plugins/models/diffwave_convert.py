@@ -148,15 +148,17 @@ def _count(value: Any, key: str, source: Path, minimum: int = 1) -> int:
     return value
 
 
-def _lmnt_params(data: dict, source: Path) -> dict[str, Any]:
-    """lmnt's ``params`` with defaults, every field used checked."""
+def lmnt_params(data: dict, source: Path, defaults: dict[str, int] = LMNT_DEFAULTS,
+                counts: tuple[str, ...] = LMNT_COUNTS) -> dict[str, Any]:
+    """An lmnt checkpoint's ``params`` over ``defaults``, each of ``counts`` present checked to
+    be a positive integer."""
     params = data.get("params")
     if params is None:
         params = {}
     if not isinstance(params, dict):
         raise ConversionError(f"{source}: params must be a mapping, got {type(params).__name__}")
-    checked = {**LMNT_DEFAULTS, **params}
-    for key in LMNT_COUNTS:
+    checked = {**defaults, **params}
+    for key in counts:
         if key in checked:
             _count(checked[key], f"params.{key}", source)
     return checked
@@ -227,7 +229,7 @@ def import_lmnt(
     data = _torch_load(checkpoint)
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise ConversionError(f"{checkpoint}: expected a dict with a 'model' state dict")
-    params = _lmnt_params(data, checkpoint)
+    params = lmnt_params(data, checkpoint)
     step = _count(data.get("step", 0), "step", checkpoint, minimum=0)
     hop = params["hop_samples"]
     schedule = params.get("noise_schedule")

@@ -280,12 +280,7 @@ class WaveGrad(Vocoder):
         Raises:
             ValueError: ``mel`` is not 3-D or ``M`` differs from ``n_mels``.
         """
-        if mel.dim() != 3 or mel.shape[1] != self.n_mels:
-            raise ValueError(
-                f"WaveGrad expects mels of shape (batch, {self.n_mels}, frames), got "
-                f"{tuple(mel.shape)} ({mel.shape[1] if mel.dim() == 3 else '?'} mel bands "
-                f"instead of {self.n_mels})"
-            )
+        self.check_mel(mel)
         residual, hidden = self.upsample[0].prepare(self.first_conv(mel))  # (B, C, N / f0)
         return WaveGradCondition(residual, hidden)
 

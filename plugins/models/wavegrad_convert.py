@@ -27,6 +27,7 @@ from vocfw.plugins.models.diffwave_convert import (
     _strip_prefix,
     _torch_load,
     _write_run,
+    lmnt_params,
 )
 from vocfw.plugins.models.wavegrad import WaveGrad
 from vocfw.plugins.samplers.ddpm import DDPM
@@ -39,19 +40,6 @@ LMNT_TRAINING = {"batch_size": 32, "learning_rate": 2e-4, "max_grad_norm": 1.0,
                  "crop_mel_frames": 24}
 LMNT_DEFAULTS = {"sample_rate": 22050, "hop_samples": 300}
 LMNT_MODEL = {"n_mels": 128, "hop_length": 300, "base_channels": 32}  # what lmnt builds
-
-
-def _params(data: dict, source: Path) -> dict[str, Any]:
-    """lmnt's ``params`` with its defaults, the fields used checked."""
-    params = data.get("params")
-    if params is None:
-        params = {}
-    if not isinstance(params, dict):
-        raise ConversionError(f"{source}: params must be a mapping, got {type(params).__name__}")
-    checked = {**LMNT_DEFAULTS, **params}
-    for key in LMNT_DEFAULTS:
-        _count(checked[key], f"params.{key}", source)
-    return checked
 
 
 def _model_args(state: dict[str, Any], source: Path, hop_length: int) -> dict[str, int]:
@@ -105,7 +93,7 @@ def import_lmnt_wavegrad(checkpoint: Path, output: Path) -> Path:
     data = _torch_load(checkpoint)
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise ConversionError(f"{checkpoint}: expected a dict with a 'model' state dict")
-    params = _params(data, checkpoint)
+    params = lmnt_params(data, checkpoint, LMNT_DEFAULTS, tuple(LMNT_DEFAULTS))
     step = _count(data.get("step", 0), "step", checkpoint, minimum=0)
     sampler_args = _sampler_args(params.get("noise_schedule"), checkpoint)
     state = _strip_prefix(data["model"], checkpoint, ANCHOR_KEY, "WaveGrad")
