@@ -231,12 +231,18 @@ def build_components(spec: dict, where: str = "component spec") -> Components:
             f"{model.hop_length}, but the features have {features.n_mels} bands and hop "
             f"{features.hop_length}"
         )
-    refuse_pair(model, sampler, where)
+    pair_up(features, model, sampler, where)
     return Components(features, model, sampler, normal)
 
 
-def refuse_pair(model: Vocoder, sampler: Sampler, where: str) -> None:
-    """Raise :class:`SpecError` when ``sampler`` cannot drive ``model`` (saying why)."""
+def pair_up(features: MelConfig, model: Vocoder, sampler: Sampler, where: str) -> None:
+    """Give ``sampler`` the features (:meth:`Sampler.use_features`); raise :class:`SpecError`
+    when it cannot use them or cannot drive ``model`` (saying why)."""
+    try:
+        sampler.use_features(features)
+    except ValueError as exc:
+        raise SpecError(f"{where}: sampler {type(sampler).__name__} cannot be used with these "
+                        f"features: {exc}") from None
     reason = sampler.model_incompatibility(model)
     if reason is not None:
         raise SpecError(f"{where}: sampler {type(sampler).__name__} cannot be used with model "
@@ -261,7 +267,7 @@ def build_sampler(components: Components, sampler: dict, where: str) -> Sampler:
     normal = _plain(cfg["sampler"])
     check_shared_steps(components.spec["model"], normal, where)
     sampler = _instantiate(parser, cfg, where).sampler
-    refuse_pair(components.model, sampler, where)
+    pair_up(components.features, components.model, sampler, where)
     components.sampler = sampler
     components.spec = {**components.spec, "sampler": normal}
     return sampler

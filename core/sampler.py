@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import torch
 
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.model import TimeInput, Vocoder
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
@@ -66,6 +67,18 @@ class Sampler(abc.ABC):
         return (f"{type(model).__name__} takes a {model.time_input.replace('_', ' ')} as its "
                 f"time input, but {type(self).__name__} supplies only "
                 f"{' or '.join(sorted(self.time_inputs))}")
+
+    def use_features(self, features: MelConfig) -> None:
+        """Take the feature settings of the mels this sampler will see.
+
+        Called whenever a sampler is built with a model (training, loading a run, another
+        ``--sampler``), before :meth:`model_incompatibility`. The default ignores them; a
+        sampler whose noise depends on the mel's frequency axis or scale reads them here.
+
+        Raises:
+            ValueError: the sampler cannot work with these features (saying why).
+        """
+        return None
 
     @abc.abstractmethod
     def training_loss(

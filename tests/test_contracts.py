@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from vocfw.core.components import SpecError, refuse_pair
+from vocfw.core.audio.mel import MelConfig
+from vocfw.core.components import SpecError, pair_up
 from vocfw.core.corpus import Corpus, Utterance
 from vocfw.core.model import Vocoder
 from vocfw.core.registry import build_registry
@@ -149,7 +150,7 @@ def test_a_pair_that_cannot_agree_on_the_time_input_is_refused_at_build() -> Non
     assert reason is not None and "noise level" in reason and "step" in reason
     assert StepOnly().model_incompatibility(REGISTRY.get("models", "DiffWave")()) is None
     with pytest.raises(SpecError, match="sampler StepOnly cannot be used with model LevelOnly"):
-        refuse_pair(LevelOnly(), StepOnly(), "exp.yaml")
+        pair_up(MelConfig(n_mels=20), LevelOnly(), StepOnly(), "exp.yaml")
 
 
 class ReadsHop(StepOnly):

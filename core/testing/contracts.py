@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load as load_weights
 from safetensors.torch import save as save_weights
 
+from vocfw.core.audio.mel import MelConfig
 from vocfw.core.corpus import Corpus, CorpusLayoutError, uid_problem
 from vocfw.core.model import Vocoder
 from vocfw.core.registry import Registry, build_registry
@@ -51,6 +52,15 @@ def _model(cls: type[Vocoder], init_args: Args, n_mels: int, hop_length: int) ->
     _expect(model.n_mels == n_mels and model.hop_length == hop_length, cls,
             "n_mels and hop_length must be kept as attributes of the same names")
     return model
+
+
+def _sampler(cls: type[Sampler], init_args: Args, n_mels: int, hop_length: int) -> Sampler:
+    """A sampler given the features of the test mels, as building it with a model does."""
+    sampler = cls(**dict(init_args or {}))
+    n_fft = 4 * hop_length if hop_length % 2 == 0 else 3 * hop_length  # n_fft - hop even
+    sampler.use_features(MelConfig(n_mels=n_mels, hop_length=hop_length, n_fft=n_fft,
+                                   win_length=n_fft))
+    return sampler
 
 
 def _mel(n_mels: int, frames: int, seed: int = 0) -> torch.Tensor:
@@ -211,7 +221,8 @@ def check_model(
     _check_denoise(model, mel)
     _check_round_trip(model, cls, init_args, mel)
     for sampler_cls, args in _partners(registry, "samplers", sampler_args):
-        _check_pair(_model(cls, init_args, n_mels, hop_length), sampler_cls(**args), mel)
+        _check_pair(_model(cls, init_args, n_mels, hop_length),
+                    _sampler(sampler_cls, args, n_mels, hop_length), mel)
 
 
 def _check_rows(sampler: Sampler, model: Vocoder, mel: torch.Tensor) -> None:
@@ -263,9 +274,9 @@ def check_sampler(
     mel = _mel(n_mels, frames)
     for model_cls, args in _partners(registry, "models", model_args):
         model = _model(model_cls, args, n_mels, hop_length)
-        _check_pair(model, cls(**dict(init_args or {})), mel)
-        if not _refused(model, cls(**dict(init_args or {}))):
-            _check_rows(cls(**dict(init_args or {})), model.eval(), mel)
+        _check_pair(model, _sampler(cls, init_args, n_mels, hop_length), mel)
+        if not _refused(model, _sampler(cls, init_args, n_mels, hop_length)):
+            _check_rows(_sampler(cls, init_args, n_mels, hop_length), model.eval(), mel)
 
 
 def _tree_state(root: Path) -> dict[str, tuple[int, str]]:

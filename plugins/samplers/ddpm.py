@@ -11,7 +11,7 @@ import torch
 
 from vocfw.core.model import Vocoder
 from vocfw.core.sampler import Generators, randn_rows, time_for
-from vocfw.plugins.samplers.process import DiffusionProcess
+from vocfw.plugins.samplers.process import DiffusionProcess, Prior
 
 FAST_SCHEDULE = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
 FAST12_SCHEDULE = (1e-4, 5e-4, 8e-4, 1e-3, 5e-3, 8e-3, 1e-2, 5e-2, 8e-2, 0.1, 0.2, 0.5)
@@ -123,17 +123,17 @@ class DDPM(DiffusionProcess):
         """
         return self._reverse(model, mel, generator=generator)
 
-    def noise_std(self, mel: torch.Tensor, hop_length: int) -> torch.Tensor | float:
-        """Standard deviation of the sampling noise: 1 (the standard normal prior).
+    def prior(self, mel: torch.Tensor, hop_length: int) -> Prior:
+        """How standard normal noise becomes this process's noise for ``mel``: unchanged.
 
         Args:
-            mel: (B, M, T) log-mel spectrograms being vocoded.
+            mel: (B, M, T) log-mel spectrograms being vocoded or trained on.
             hop_length: samples per frame.
 
         Returns:
-            A number, or (B, T * hop_length) per-sample deviations.
+            A function of (B, T * hop_length) standard normal noise.
         """
-        return 1.0
+        return lambda noise: noise
 
     def _reverse(
         self,
@@ -150,7 +150,7 @@ class DDPM(DiffusionProcess):
             generator: source of noise when ``noise`` is not given.
             noise: the initial (B, N) standard normal noise followed by one (B, N) draw for
                 every step but the last, in sampling order (``num_inference_steps`` tensors in
-                all); each is scaled by :meth:`noise_std`.
+                all); each is shaped by :meth:`prior`.
 
         Returns:
             (B, T * model.hop_length) waveforms in [-1, 1].
@@ -164,12 +164,12 @@ class DDPM(DiffusionProcess):
         shape = (mel.shape[0], mel.shape[-1] * model.hop_length)
         draws = iter(noise) if noise is not None else None
 
-        std = self.noise_std(mel, model.hop_length)  # a number or (B, N)
+        prior = self.prior(mel, model.hop_length)
 
         def draw() -> torch.Tensor:
             if draws is not None:
-                return next(draws).to(mel.device) * std
-            return randn_rows(shape, generator, mel.device) * std  # (B, N)
+                return prior(next(draws).to(mel.device))
+            return prior(randn_rows(shape, generator, mel.device))  # (B, N)
 
         betas = self.inference_betas
         alpha = 1.0 - betas

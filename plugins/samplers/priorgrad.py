@@ -23,6 +23,7 @@ from vocfw.core.audio.mel import LOG_FLOOR
 from vocfw.core.model import Vocoder
 from vocfw.core.sampler import network_of, time_for
 from vocfw.plugins.samplers.ddpm import DDPM
+from vocfw.plugins.samplers.process import Prior
 
 
 def frame_energy(mel: torch.Tensor) -> torch.Tensor:
@@ -111,6 +112,11 @@ class PriorGrad(DDPM):
         """
         return self.frame_std(mel).repeat_interleave(hop_length, dim=1)  # (B, N)
 
+    def prior(self, mel: torch.Tensor, hop_length: int) -> Prior:
+        """Scales standard normal noise by :meth:`noise_std`."""
+        std = self.noise_std(mel, hop_length)  # (B, N)
+        return lambda noise: noise * std
+
     def training_loss(
         self,
         model: Vocoder,
@@ -131,6 +137,6 @@ class PriorGrad(DDPM):
             A scalar loss.
         """
         std = self.noise_std(mel, network_of(model).hop_length)  # (B, N)
-        step, level, noise, noisy = self.diffuse(audio, std, generator)
+        step, level, noise, noisy = self.diffuse(audio, lambda z: z * std, generator)
         predicted = model(noisy, time_for(model, step, level**0.5), mel)  # (B, N)
         return (((predicted - noise) / std) ** 2).mean()

@@ -1,10 +1,11 @@
-"""The forward diffusion process shared by the DDPM family (DDPM, DDIM, PriorGrad): a linear
-training noise schedule, noisy inputs drawn at uniformly chosen steps, DiffWave's L1
+"""The forward diffusion process shared by the DDPM family (DDPM, DDIM, PriorGrad, SpecGrad): a
+linear training noise schedule, noisy inputs drawn at uniformly chosen steps, DiffWave's L1
 noise-prediction loss, and the check that a run trained with one member can be sampled by
 another."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -13,6 +14,9 @@ from torch.nn import functional as F
 
 from vocfw.core.model import Vocoder
 from vocfw.core.sampler import Sampler, time_for
+
+Prior = Callable[[torch.Tensor], torch.Tensor]
+"""Shapes (B, N) standard normal noise into a process's prior noise (B, N)."""
 
 
 class DiffusionProcess(Sampler):
@@ -68,25 +72,25 @@ class DiffusionProcess(Sampler):
         return None
 
     def diffuse(
-        self, audio: torch.Tensor, noise_scale: torch.Tensor | float,
-        generator: torch.Generator | None,
+        self, audio: torch.Tensor, prior: Prior | None, generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Noisy versions of ``audio`` at a uniformly drawn training step per item.
 
         Args:
             audio: (B, N) clean waveform.
-            noise_scale: standard deviation of the noise, a number or (B, N).
+            prior: shapes (B, N) standard normal noise into the process's noise (``None``:
+                standard normal).
             generator: source of the steps, then the noise (on ``audio``'s device).
 
         Returns:
-            (B,) steps, (B,) alpha_bar at them, (B, N) scaled noise, (B, N) noisy audio.
+            (B,) steps, (B,) alpha_bar at them, (B, N) noise, (B, N) noisy audio.
         """
         batch = audio.shape[0]
         step = torch.randint(
             0, len(self.train_betas), (batch,), generator=generator, device=audio.device
         )  # (B,)
         noise = torch.randn(audio.shape, generator=generator, device=audio.device)  # (B, N)
-        noise = noise * noise_scale
+        noise = noise if prior is None else prior(noise)
         level = self.alpha_bar.to(audio.device)[step]  # (B,)
         noisy = level.unsqueeze(1) ** 0.5 * audio + (1.0 - level.unsqueeze(1)) ** 0.5 * noise
         return step, level, noise, noisy
@@ -109,5 +113,5 @@ class DiffusionProcess(Sampler):
         Returns:
             A scalar loss.
         """
-        step, level, noise, noisy = self.diffuse(audio, 1.0, generator)
+        step, level, noise, noisy = self.diffuse(audio, None, generator)
         return F.l1_loss(model(noisy, time_for(model, step, level**0.5), mel), noise)
