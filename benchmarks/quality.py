@@ -5,19 +5,21 @@ One run, all through the engine users run:
 1. Corpus: ``vocfw demo``'s speech-like clips in the LJSpeech layout (its last 5 % of clips are
    the held-out test split), preprocessed with the demo's features.
 2. Training: the demo's small DiffWave, trained by the real ``Trainer`` for ``--train-seconds``
-   of wall time with DDPM, then again with PriorGrad (and, with ``--wavegrad``, a small WaveGrad
-   with WaveGradDiffusion): same seed, data and batch size.
+   of wall time with DDPM, then again with PriorGrad and with SpecGrad (the demo's prior
+   settings) (and, with ``--wavegrad``, a small WaveGrad with WaveGradDiffusion): same seed,
+   data, and the demo's batch size, crop length and learning rate.
 3. Curve: every checkpoint of each training scored on the held-out utterances by the log-mel L1
    of its 6-step (``fast``) vocoding.
 4. Final table: the last checkpoints vocoded through ``vocfw.core.load`` with each sampler and
    step count (DDPM and DDIM with eta 0 on the DDPM model, PriorGrad on the PriorGrad model,
-   WaveGradDiffusion on the WaveGrad model), same seed noise; log-mel L1, M-STFT, PESQ, STOI
-   (``vocfw.core.evaluate.metrics``) and the real-time factor (vocoding s / audio s). DDPM and
-   PriorGrad use ``full`` at 50 steps, ``fast`` at 6, ``fast12`` at 12 and the search's
-   log-spaced start schedule (``geometric_schedule``) otherwise; WaveGradDiffusion ``fast`` at 6
-   and the log-spaced schedule otherwise. With ``--search``, ``vocfw search-schedule`` finds
-   DDPM schedules for 2, 3, 4 and 6 steps on other held-out utterances than the scored ones
-   (the same ones only when the test split is too small, which is said), scored as "DDPM searched".
+   SpecGrad on the SpecGrad model, WaveGradDiffusion on the WaveGrad model), same seed noise;
+   log-mel L1, M-STFT, PESQ, STOI (``vocfw.core.evaluate.metrics``) and the real-time factor
+   (vocoding s / audio s). DDPM, PriorGrad and SpecGrad use ``full`` at 50 steps, ``fast`` at
+   6, ``fast12`` at 12 and the search's log-spaced start schedule (``geometric_schedule``)
+   otherwise; WaveGradDiffusion ``fast`` at 6 and the log-spaced schedule otherwise. With
+   ``--search``, ``vocfw search-schedule`` finds DDPM schedules for 2, 3, 4 and 6 steps on
+   other held-out utterances than the scored ones (the same ones only when the test split is
+   too small, which is said), scored as "DDPM searched".
 
 Wall budget: the Trainer stops at ``max_steps``, so each model trains in segments, each resumed
 from the previous one's checkpoint (bit for bit what one uninterrupted run does). A warm-up of
@@ -27,7 +29,7 @@ wall time is the sum of the ``fit`` calls (setup, validation and checkpoint save
 a model whose steps are slower gets fewer of them. One untimed step in a throwaway run comes
 before each model's clock starts, so none pays the process's one-time costs.
 
-    python benchmarks/quality.py                  # defaults: about 25 min on 2 quiet cores
+    python benchmarks/quality.py                  # defaults: about 35 min on 2 quiet cores
     python benchmarks/quality.py --wavegrad --search                      # about an hour
     python benchmarks/quality.py --train-seconds 20 --clips 40 --utterances 2 --steps 2 6
 
@@ -109,19 +111,22 @@ class Training:
 
 
 def trainings(features: MelConfig, wavegrad: bool) -> list[Training]:
-    """The demo's DiffWave with DDPM and with PriorGrad, and a small WaveGrad if asked."""
+    """The demo's DiffWave with DDPM, PriorGrad and SpecGrad, and a small WaveGrad if asked."""
     demo_model = DEMO["model"]
     linked = {"n_mels": features.n_mels, "hop_length": features.hop_length}
     diffwave = {"class_path": demo_model["class_path"],
                 "init_args": {**demo_model["init_args"], **linked}}
 
-    def spec(model: dict, sampler: str) -> dict:
+    def spec(model: dict, sampler: str, **init_args: object) -> dict:
         return {"features": features.to_dict(), "model": model,
                 "sampler": {"class_path": sampler,
-                            "init_args": {"inference_schedule": CURVE_SCHEDULE}}}
+                            "init_args": {**init_args, "inference_schedule": CURVE_SCHEDULE}}}
 
+    specgrad = DEMO["sampler"]["init_args"]  # the demo's prior settings
     found = [Training("DDPM", spec(diffwave, "DDPM"), ("DDPM", "DDIM"), DDPM_SCHEDULES),
-             Training("PriorGrad", spec(diffwave, "PriorGrad"), ("PriorGrad",), DDPM_SCHEDULES)]
+             Training("PriorGrad", spec(diffwave, "PriorGrad"), ("PriorGrad",), DDPM_SCHEDULES),
+             Training("SpecGrad", spec(diffwave, "SpecGrad", **specgrad), ("SpecGrad",),
+                      DDPM_SCHEDULES)]
     if wavegrad:
         model = {"class_path": "WaveGrad",
                  "init_args": {**linked, "base_channels": WAVEGRAD_CHANNELS}}
@@ -159,15 +164,16 @@ def fit_segment(run: Path, data: DataConfig, spec: dict, max_steps: int, seed: i
                 device: str, resume: bool) -> tuple[Path, float]:
     """Train ``spec`` into ``run`` up to step ``max_steps``, resuming its newest checkpoint
     with ``resume``; the checkpoint written and the wall seconds the ``fit`` call took."""
-    learning_rate = DEMO["trainer"]["learning_rate"]
-    trainer = Trainer(log_dir=str(run.parent), batch_size=BATCH, max_steps=max_steps,
-                      keep_last=None, learning_rate=learning_rate, eval_audio=False,
-                      device=device)
+    learning_rate, crop_frames = DEMO["trainer"]["learning_rate"], DEMO["trainer"]["crop_frames"]
+    trainer = Trainer(log_dir=str(run.parent), batch_size=BATCH, crop_frames=crop_frames,
+                      max_steps=max_steps, keep_last=None, learning_rate=learning_rate,
+                      eval_audio=False, device=device)
     config = yaml.safe_dump({
         "seed": seed, "data": {"datasets": data.datasets, "processed_dir": data.processed_dir},
         "model": spec["model"], "sampler": spec["sampler"],
-        "trainer": {"batch_size": BATCH, "max_steps": max_steps, "learning_rate": learning_rate,
-                    "keep_last": None, "eval_audio": False, "device": device},
+        "trainer": {"batch_size": BATCH, "crop_frames": crop_frames, "max_steps": max_steps,
+                    "learning_rate": learning_rate, "keep_last": None, "eval_audio": False,
+                    "device": device},
     })
     start = time.perf_counter()
     folder = trainer.fit(run, data, spec, config, resume_type="resume" if resume else None,
@@ -349,7 +355,8 @@ def header(result: dict) -> list[str]:
              f" after.",
              f"Corpus: {settings['clips']} speech-like clips (the demo's generator, seed "
              f"{settings['seed']}): {splits or 'not yet made'}.",
-             f"Training: batch {BATCH}, seed {settings['seed']}, budget "
+             f"Training: batch {BATCH} x {DEMO['trainer']['crop_frames']} frames, learning "
+             f"rate {DEMO['trainer']['learning_rate']:g}, seed {settings['seed']}, budget "
              f"{settings['train_seconds']:.0f} s of wall time each ({trained or 'not yet'})."]
     if "held_out" in result:
         held = result["held_out"]

@@ -67,7 +67,7 @@ class SpecGrad(DDPM):
         inference_schedule: Literal["full", "fast", "fast12"] | list[float] = "full",
         lifter: int | None = 24,
         gain_min: float = 0.1,
-        level_max: float = 0.1,
+        level_max: float = 0.3,
     ) -> None:
         super().__init__(beta_start, beta_end, num_steps, inference_schedule)
         if lifter is not None and lifter < 1:
