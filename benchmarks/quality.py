@@ -29,7 +29,7 @@ wall time is the sum of the ``fit`` calls (setup, validation and checkpoint save
 a model whose steps are slower gets fewer of them. One untimed step in a throwaway run comes
 before each model's clock starts, so none pays the process's one-time costs.
 
-    python benchmarks/quality.py                  # defaults: about 35 min on 2 quiet cores
+    python benchmarks/quality.py                  # defaults: about 26 min on 2 quiet cores
     python benchmarks/quality.py --wavegrad --search                      # about an hour
     python benchmarks/quality.py --train-seconds 20 --clips 40 --utterances 2 --steps 2 6
 
