@@ -73,7 +73,7 @@ def demo(
         command: runs one ``vocfw`` command line and returns its exit status.
         output: folder for the corpus, features, run, predictions and scores.
         clips: clips in the generated corpus.
-        max_steps: training steps (about a quarter of a second each on two CPU cores).
+        max_steps: training steps (about a third of a second each on two CPU cores).
         batch_size: training batch size.
         num_workers: preprocessing processes.
         examples: clips vocoded in the feature and audio modes.
