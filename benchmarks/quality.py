@@ -5,8 +5,8 @@ One run, all through the engine users run:
 1. Corpus: ``vocfw demo``'s speech-like clips in the LJSpeech layout (its last 5 % of clips are
    the held-out test split), preprocessed with the demo's features.
 2. Training: the demo's small DiffWave, trained by the real ``Trainer`` for ``--train-seconds``
-   of wall time with DDPM, then again with PriorGrad and with SpecGrad (the demo's prior
-   settings) (and, with ``--wavegrad``, a small WaveGrad with WaveGradDiffusion): same seed,
+   of wall time with DDPM, then again with PriorGrad and with SpecGrad in the demo's prior
+   settings (and, with ``--wavegrad``, a small WaveGrad with WaveGradDiffusion): same seed and
    data, and the demo's batch size, crop length and learning rate.
 3. Curve: every checkpoint of each training scored on the held-out utterances by the log-mel L1
    of its 6-step (``fast``) vocoding.

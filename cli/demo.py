@@ -50,7 +50,7 @@ def demo_config(output: Path, corpus: Path, max_steps: int, batch_size: int) -> 
                                 "dilation_cycle_length": 5}},
         "sampler": {"class_path": "SpecGrad",
                     "init_args": {"inference_schedule": "fast", "lifter": None,
-                                  "gain_min": 0.05, "level_max": 0.3}},
+                                  "gain_min": 0.05}},
         "trainer": {"log_dir": str(output / "ckpts"), "batch_size": batch_size, "crop_frames": 8,
                     "max_steps": max_steps, "save_every_steps": max(1, max_steps // 2),
                     "learning_rate": 1e-3, "log_every_steps": 10},
