@@ -6,12 +6,14 @@ seeded noise. Each case first checks that the two waveforms agree, then times th
 implementations alternately and reports medians as real-time factors (compute seconds per audio
 second; lower is faster) and their ratio.
 
-Own cases: vocfw's default model (24 kHz, 100 bands, 30 x 64) in fp32 and with bf16 autocast
-(``vocfw predict --precision bf16``), timed alternately; for each, the log-mel L1 distance of
-the bf16 output to the fp32 output from the same noise, next to two yardsticks: fp32 with one
-thread against fp32 with all threads (same noise), and fp32 against fp32 from other noise (a
-second, equally valid sample of the same mel). Peak memory (max RSS, each in a fresh process)
-of vocoding long inputs through ``vocode`` with its default 10 s chunks closes the report.
+Own cases: vocfw's default model (24 kHz, 100 bands, 30 x 64) in fp32 and, where the hardware
+runs bfloat16 natively, with bf16 autocast (``vocfw predict --precision bf16``; elsewhere bf16
+is emulated, many times slower, and left out), timed alternately; for each, the log-mel L1
+distance of the bf16 output to the fp32 output from the same noise, next to two yardsticks:
+fp32 with one thread against fp32 with all threads (same noise), and fp32 against fp32 from
+other noise (a second, equally valid sample of the same mel). Peak memory (max RSS, each in a
+fresh process) of vocoding long inputs through ``vocode`` with its default 10 s chunks closes
+the report.
 
     python benchmarks/inference.py --quick            # 6 steps, 1 s, batch 1; no memory probe
     python benchmarks/inference.py --case 6:10:1 --own 6:1:1 --runs 3
@@ -51,6 +53,7 @@ from vocfw.core.atomic import write_json, write_text
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import Components
 from vocfw.core.evaluate.metrics import log_mel_l1
+from vocfw.core.infer.precision import native_bf16
 from vocfw.core.infer.vocode import vocode
 from vocfw.core.runs.checkpoint import load_components
 from vocfw.core.sampler import Sampler
@@ -179,15 +182,17 @@ def sample(model: DiffWave, mel: torch.Tensor, precision: str, seed: int) -> tor
 
 
 def own_case(steps: int, seconds: int, batch: int, runs: int, device: torch.device) -> dict:
-    """vocfw's default model: fp32 and bf16 timed alternately, and output distances."""
+    """vocfw's default model: fp32 and (where native) bf16 timed alternately, and output
+    distances."""
     torch.manual_seed(0)
     model = DiffWave().eval().to(device)
     torch.nn.init.normal_(model.output_projection.weight, std=0.1)
     frames = round(seconds * OWN_RATE / HOP)
     mel = torch.randn(batch, 100, frames, generator=torch.Generator().manual_seed(3)).to(device)
     audio_seconds = batch * frames * HOP / OWN_RATE
-    out = {precision: sample(model, mel, precision, 7) for precision in ("fp32", "bf16")}
-    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    precisions = ("fp32", "bf16") if native_bf16(device) else ("fp32",)
+    out = {precision: sample(model, mel, precision, 7) for precision in precisions}
+    times: dict[str, list[float]] = {precision: [] for precision in precisions}
     for _ in range(runs):
         for precision in times:
             times[precision].append(timed(lambda p=precision: sample(model, mel, p, 7))
@@ -205,12 +210,15 @@ def own_case(steps: int, seconds: int, batch: int, runs: int, device: torch.devi
     result = {"steps": steps, "seconds": seconds, "batch": batch, "runs": runs,
               "rtf": {key: statistics.median(value) for key, value in times.items()},
               "rtf_runs": times, "load": os.getloadavg(),
-              "log_mel_l1_bf16_vs_fp32": distance(out["bf16"], out["fp32"]),
+              "log_mel_l1_bf16_vs_fp32": distance(out["bf16"], out["fp32"])
+              if "bf16" in out else None,
               "log_mel_l1_fp32_1_vs_all_threads": distance(one_thread, out["fp32"]),
               "log_mel_l1_fp32_other_noise": distance(other_noise, out["fp32"])}
+    bf16 = (f"bf16 {result['rtf']['bf16']:.3f}; log-mel L1 bf16-fp32 "
+            f"{result['log_mel_l1_bf16_vs_fp32']:.4f}" if "bf16" in out
+            else "bf16 not timed (not native here); log-mel L1")
     print(f"own case: steps {steps} {seconds:2d} s batch {batch} threads {threads} compile off:"
-          f" RTF fp32 {result['rtf']['fp32']:.3f}  bf16 {result['rtf']['bf16']:.3f}; log-mel L1"
-          f" bf16-fp32 {result['log_mel_l1_bf16_vs_fp32']:.4f}, fp32 1-{threads} threads "
+          f" RTF fp32 {result['rtf']['fp32']:.3f}  {bf16}, fp32 1-{threads} threads "
           f"{result['log_mel_l1_fp32_1_vs_all_threads']:.4f}, fp32 other noise "
           f"{result['log_mel_l1_fp32_other_noise']:.4f}  load {os.getloadavg()[0]:.1f}",
           flush=True)
@@ -232,9 +240,9 @@ def memory_probe(seconds: int, precision: str, device: str) -> None:
 
 def memory(device: str, lengths: list[int]) -> list[dict]:
     """Peak memory of :func:`memory_probe` for inputs of each of ``lengths`` seconds, each in a
-    fresh process, in fp32 and bf16."""
+    fresh process, in fp32 and (where native) bf16."""
     rows = []
-    for precision in ("fp32", "bf16"):
+    for precision in ("fp32", "bf16") if native_bf16(torch.device(device)) else ("fp32",):
         for seconds in lengths:
             command = [sys.executable, __file__, "--memory-probe", str(seconds),
                        "--precision", precision, "--device", device]
@@ -266,8 +274,7 @@ def markdown(info: dict, peers: list[dict], own: list[dict], mem: list[dict],
                   f"fp32 1 vs {threads} threads | fp32 other noise |",
                   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {o['steps']} | {o['seconds']} s | {o['batch']} | {o['runs']} | "
-                  f"{o['rtf']['fp32']:.3f} | {o['rtf']['bf16']:.3f} | "
-                  f"{o['log_mel_l1_bf16_vs_fp32']:.4f} | "
+                  f"{o['rtf']['fp32']:.3f} | {bf16_cells(o)} | "
                   f"{o['log_mel_l1_fp32_1_vs_all_threads']:.4f} | "
                   f"{o['log_mel_l1_fp32_other_noise']:.4f} |" for o in own]
     if mem:
@@ -276,6 +283,13 @@ def markdown(info: dict, peers: list[dict], own: list[dict], mem: list[dict],
                   "| input | precision | peak MiB |", "|---:|---|---:|"]
         lines += [f"| {m['seconds']} s | {m['precision']} | {m['peak_mib']:.0f} |" for m in mem]
     return "\n".join(lines) + "\n"
+
+
+def bf16_cells(case: dict) -> str:
+    """The bf16 RTF and distance cells of an own case, or why it has none."""
+    if case["log_mel_l1_bf16_vs_fp32"] is None:
+        return "not native | -"
+    return f"{case['rtf']['bf16']:.3f} | {case['log_mel_l1_bf16_vs_fp32']:.4f}"
 
 
 def parse_case(text: str) -> tuple[int, int, int]:

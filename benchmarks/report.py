@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from vocfw.core.infer.precision import native_bf16
+
 
 def cpu_name() -> str:
     """The CPU model from ``/proc/cpuinfo``, else what ``platform`` knows."""
@@ -21,9 +23,11 @@ def cpu_name() -> str:
 
 
 def describe() -> str:
-    """``CPU model, N cores, GPU name`` (or ``no GPU used``)."""
+    """``CPU model (vector ISA, bf16), N cores, GPU name`` (or ``no GPU used``)."""
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU used"
-    return f"{cpu_name()}, {os.cpu_count()} cores, {gpu}"
+    bf16 = "native bf16" if native_bf16(torch.device("cpu")) else "no native bf16"
+    return (f"{cpu_name()} ({torch.backends.cpu.get_cpu_capability()}, {bf16}), "
+            f"{os.cpu_count()} cores, {gpu}")
 
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -73,3 +73,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def no_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``precision="auto"`` resolves to ``fp32`` in every test, whatever this machine's CPU or
+    GPU, so expected outputs do not depend on the hardware; tests of ``auto`` patch it back."""
+    monkeypatch.setattr("vocfw.core.infer.precision.native_bf16", lambda device: False)

@@ -3,10 +3,13 @@ the same function as the autograd path."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 import torch
 
 from vocfw.plugins.models.diffwave import DiffWave
+from vocfw.plugins.models.diffwave_inference import tiles
 
 
 def model(**kwargs: int) -> DiffWave:
@@ -28,7 +31,7 @@ def fast(net: DiffWave, audio: torch.Tensor, step: torch.Tensor, mel: torch.Tens
         return net.denoise(audio, step, condition)
 
 
-@pytest.mark.parametrize("tile", [None, 100, 257])
+@pytest.mark.parametrize("tile", [None, 100, 257, 16, 17])  # dilations up to 8
 def test_fast_path_equals_the_autograd_path(tile: int | None) -> None:
     net = model()
     mel, audio, step = torch.randn(3, 20, 5), torch.randn(3, 5 * 256), torch.tensor([0.5, 9, 49])
@@ -36,6 +39,19 @@ def test_fast_path_equals_the_autograd_path(tile: int | None) -> None:
     assert want.requires_grad
     got = fast(net, audio, step, mel, tile)
     torch.testing.assert_close(got, want.detach(), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("samples", "tile", "dilation"),
+                         [(24000, 8192, 512), (8193, 8192, 512), (5, 8192, 512), (1000, 10, 8)])
+def test_tiles_cover_the_input_and_each_is_at_least_a_dilation_long(
+    samples: int, tile: int, dilation: int
+) -> None:
+    bounds = tiles(samples, tile, dilation)
+    assert bounds[0][0] == 0 and bounds[-1][1] == samples
+    assert all(a[1] == b[0] for a, b in pairwise(bounds))  # contiguous
+    lengths = [stop - start for start, stop in bounds]
+    assert max(lengths) <= max(tile, 2 * dilation)
+    assert len(bounds) == 1 or min(lengths) >= dilation
 
 
 def test_uncached_conditioner_and_inputs_shorter_than_a_dilation() -> None:

@@ -76,6 +76,7 @@ def test_dataset_mode_writes_pred_and_gt_for_the_test_split(run: Path, tmp_path:
     report = json.loads((out / REPORT_FILE).read_text())
     assert report["written"] == 4 and report["failed"][0]["file"].endswith("test.json")
     assert report["sampler_steps"] == 6 and summary.audio_seconds > 0
+    assert report["precision"] == summary.precision == "fp32"  # auto, no native bf16 here
 
 
 def test_feature_mode_writes_gt_only_where_audio_exists(run: Path, tmp_path: Path) -> None:

@@ -178,6 +178,31 @@ def test_bf16_autocast_stays_close_to_fp32() -> None:
         assert np.corrcoef(a, b)[0, 1] > 0.99
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_it_is_native(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("vocfw.core.infer.precision.native_bf16", lambda device: native)
+    components = tiny_components()
+    torch.nn.init.normal_(components.model.output_projection.weight, std=0.5)
+    mels = [random_mel(24, 4)]
+    chosen = vocode(components, mels, seed=2)  # precision="auto", the default
+    want = vocode(components, mels, seed=2, precision="bf16" if native else "fp32")
+    other = vocode(components, mels, seed=2, precision="fp32" if native else "bf16")
+    np.testing.assert_array_equal(chosen[0], want[0])
+    assert not np.array_equal(chosen[0], other[0])
+
+
+def test_resolve_precision_names_what_it_accepts() -> None:
+    from vocfw.core.infer.precision import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert [resolve_precision(p, cpu) for p in ("auto", "fp32", "bf16", "fp16")] == [
+        "fp32", "fp32", "bf16", "fp16"]  # auto: no native bf16 (the suite's fixture)
+    with pytest.raises(ValueError, match="precision must be auto, fp32, bf16 or fp16, got 'fp64'"):
+        resolve_precision("fp64", cpu)
+
+
 def test_an_utterance_sounds_the_same_alone_batched_or_one_at_a_time() -> None:
     components = tiny_components()
     short, long = random_mel(9, 1), random_mel(23, 2)

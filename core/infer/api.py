@@ -21,8 +21,9 @@ import torch
 from vocfw.core.audio.io import resample
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.components import Components
+from vocfw.core.infer.precision import Precision, resolve_precision
 from vocfw.core.infer.sampler_choice import override_sampler
-from vocfw.core.infer.vocode import MelError, Precision, resolve_device, vocode
+from vocfw.core.infer.vocode import MelError, resolve_device, vocode
 from vocfw.core.runs.checkpoint import load_components
 from vocfw.core.runs.schedules import read_schedule, run_of_checkpoint
 from vocfw.core.seed import DEFAULT_SEED
@@ -38,7 +39,7 @@ class LoadedVocoder:
         checkpoint: the checkpoint folder the weights came from.
         components: the rebuilt model, sampler and feature settings.
         device: where the network runs.
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast.
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast (``auto`` resolved for the device).
         chunk_frames: longest stretch of frames sampled at once (``None``: whole mels), so
             memory does not grow with the mel's length.
         batch_size: mels (or chunks) sampled together.
@@ -220,7 +221,7 @@ class LoadedVocoder:
 def load(
     path: Path | str,
     device: str = "auto",
-    precision: Precision = "fp32",
+    precision: Precision = "auto",
     use_ema: bool = True,
     sampler: str | None = None,
     sampler_args: dict[str, Any] | None = None,
@@ -233,7 +234,9 @@ def load(
     Args:
         path: run directory (its newest checkpoint), ``checkpoint/`` folder or one checkpoint.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ...
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast (faster, slightly different output).
+        precision: ``auto`` (``bf16`` where the device runs bfloat16 natively: AVX-512 BF16
+            or AMX CPUs, most CUDA GPUs; else ``fp32``), ``fp32`` (exact), or ``bf16``/``fp16``
+            autocast (faster where native, slightly different output).
         use_ema: use the moving-average weights when the checkpoint has them.
         sampler: a registered sampler's class name to vocode with instead of the run's own.
         sampler_args: sampler constructor arguments to change, e.g.
@@ -263,6 +266,6 @@ def load(
     chunk_frames = None
     if chunk_seconds is not None and chunk_seconds > 0:
         chunk_frames = max(1, round(chunk_seconds * features.sample_rate / features.hop_length))
-    return LoadedVocoder(
-        components, folder, resolve_device(device), precision, chunk_frames, batch_size
-    )
+    device = resolve_device(device)
+    return LoadedVocoder(components, folder, device, resolve_precision(precision, device),
+                         chunk_frames, batch_size)

@@ -21,7 +21,8 @@ from vocfw.core.audio.io import AudioError
 from vocfw.core.corpus import SkippedItem
 from vocfw.core.infer.api import load
 from vocfw.core.infer.inputs import Input, Mode, discover, load_input
-from vocfw.core.infer.vocode import MelError, Precision
+from vocfw.core.infer.precision import Precision
+from vocfw.core.infer.vocode import MelError
 from vocfw.core.runs.run_dir import run_processed_dir
 from vocfw.core.seed import DEFAULT_SEED
 
@@ -43,9 +44,11 @@ class PredictSummary:
         audio_seconds: seconds of audio generated.
         synthesis_seconds: wall time spent generating.
         wall_seconds: wall time of the whole run.
+        precision: the precision the network ran in (``auto`` resolved).
     """
 
     output: Path
+    precision: str = "fp32"
     written: int = 0
     skipped: int = 0
     failed: list[SkippedItem] = field(default_factory=list)
@@ -73,7 +76,7 @@ class PredictSummary:
         lines.append(
             f"{self.written} files written, {self.skipped} skipped, {len(self.failed)} failed; "
             f"{self.audio_seconds:.1f} s of audio in {self.wall_seconds:.1f} s "
-            f"(real-time factor {self.real_time_factor:.3f}) -> {self.output}"
+            f"(real-time factor {self.real_time_factor:.3f}, {self.precision}) -> {self.output}"
         )
         return "\n".join(lines)
 
@@ -115,7 +118,7 @@ def predict(
     overwrite: bool = False,
     chunk_seconds: float | None = 10.0,
     use_ema: bool = True,
-    precision: Precision = "fp32",
+    precision: Precision = "auto",
     progress: bool = True,
 ) -> PredictSummary:
     """Vocode with a trained run and write 16-bit PCM wav files at the run's sample rate.
@@ -148,8 +151,10 @@ def predict(
         chunk_seconds: generate long inputs in overlapping chunks of this many seconds, so
             memory does not grow with length (``None``: whole utterances).
         use_ema: use the moving-average weights when the checkpoint has them.
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast: about 1.8-2x faster on CPUs with
-            bfloat16 units, with slightly different output.
+        precision: ``auto`` (``bf16`` where the device runs bfloat16 natively: AVX-512 BF16
+            or AMX CPUs, most CUDA GPUs; else ``fp32``), ``fp32`` (exact: matches lmnt's
+            DiffWave to 1e-5), or ``bf16``/``fp16`` autocast: about 1.8x faster where native,
+            many times slower where emulated, with output that differs slightly from fp32.
         progress: show a progress bar.
 
     Returns:
@@ -167,7 +172,7 @@ def predict(
                chunk_seconds=chunk_seconds, batch_size=batch_size)
     features = voc.features
     processed = Path(processed_dir) if processed_dir is not None else run_processed_dir(run)
-    summary = PredictSummary(output)
+    summary = PredictSummary(output, voc.precision)
     inputs = discover(mode, datasets, processed, _path(feature_dir), _path(audio_dir),
                       summary.failed, exclude=output)
     pending: list[tuple[Input, torch.Tensor]] = []

@@ -26,14 +26,13 @@ import torch
 from vocfw.core.audio.npy import REAL_KINDS
 from vocfw.core.components import Components
 from vocfw.core.errors import VocfwError
+from vocfw.core.infer.precision import Precision, autocast, resolve_precision
 from vocfw.core.model import Vocoder
 from vocfw.core.seed import DEFAULT_SEED
 
 MIN_OVERLAP_FRAMES = 4
 PAD_FRAMES = 32  # pieces are padded to a multiple of this many frames
 Crossfade = Literal["equal_power", "linear"]
-Precision = Literal["fp32", "bf16", "fp16"]
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class MelError(VocfwError, ValueError):
@@ -202,7 +201,7 @@ def vocode(
     overlap_frames: int | None = None,
     crossfade: Crossfade = "equal_power",
     names: Sequence[str] | None = None,
-    precision: Precision = "fp32",
+    precision: Precision = "auto",
 ) -> list[np.ndarray]:
     """Generate one waveform per mel spectrogram.
 
@@ -219,8 +218,9 @@ def vocode(
             field in frames, at least 4).
         crossfade: gain curves over each overlap, ``equal_power`` or ``linear``.
         names: what to call each mel in errors (default ``mel #i``).
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast for the network (faster on CPUs
-            with bfloat16 units and on GPUs; the output differs slightly from fp32).
+        precision: ``auto`` (``bf16`` where the device runs it natively, else ``fp32``),
+            ``fp32``, or ``bf16``/``fp16`` autocast for the network (faster on CPUs with
+            bfloat16 units and on GPUs; the output differs slightly from fp32).
 
     Returns:
         (T * hop,) float32 waveforms, in the order of ``mels``.
@@ -247,10 +247,7 @@ def vocode(
     ]
     outputs = [np.zeros(mel.shape[1] * model.hop_length, dtype=np.float32) for mel in checked]
     fades = fade_curves(overlap * model.hop_length, crossfade)
-    autocast = torch.autocast(
-        device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32"
-    )
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode(), autocast(resolve_precision(precision, device), device):
         for group in plan_batches(pieces, batch_size):
             generators = [noise_generator(seed, keys[index], chunk, device)
                           for index, chunk, _, _ in group]
