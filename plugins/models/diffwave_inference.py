@@ -53,7 +53,7 @@ class Plan:
         out: per layer, the (C, 2C) residual and skip projection, scaled for the state.
         offset: (L, C) residual-bias offset of the state entering each layer.
         scale: (L,) ``sqrt(2)**i``: state scale entering layer ``i``.
-        cached: per cached layer, its (B, N, 2C) conditioner projection plus biases.
+        cached: per cached layer, its (B, N, 2C) conditioner projection.
         upsampled: (B, N, M) time-major upsampled mel, for the layers not cached (else None).
         skip_bias: (C,) sum of the skip biases.
     """
@@ -129,8 +129,8 @@ def build_plan(
     flat = frames.view(batch * samples, -1)  # (B*N, M)
     per_layer = batch * samples * 2 * channels * frames.element_size()
     count = min(len(model.residual_layers), cache_bytes // max(per_layer, 1))
-    cached = [torch.addmm(weights["bias"][i].to(dtype), flat, mel[i]).view(
-        batch, samples, 2 * channels) for i in range(count)]  # (B, N, 2C)
+    cached = [torch.mm(flat, mel[i]).view(batch, samples, 2 * channels)
+              for i in range(count)]  # (B, N, 2C)
     skip_bias = sum(layer.output_projection.bias[channels:].float()
                     for layer in model.residual_layers)
     return Plan(
@@ -159,7 +159,7 @@ def _step_rows(plan: Plan, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     """Per-layer step rows for one item and step, and the edge corrections.
 
     The shift ``t`` added to the convolution input adds ``t @ (W_-d + W_0 + W_+d)`` to every
-    output (plus the biases where the conditioner is not cached); near the ends, where a tap
+    output, as do the biases; near the ends, where a tap
     reads the zero padding, its share ``t @ W_tap`` is taken back out.
 
     Args:
@@ -171,8 +171,7 @@ def _step_rows(plan: Plan, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
         in the compute dtype.
     """
     per_tap = torch.einsum("lc,lkco->lko", shift, plan.taps)  # (L, 3, 2C)
-    row = per_tap.sum(1)  # (L, 2C)
-    row[len(plan.cached):] += plan.bias[len(plan.cached):]
+    row = per_tap.sum(1) + plan.bias  # (L, 2C)
     return row.to(plan.dtype), per_tap[:, [0, 2]].to(plan.dtype)
 
 
