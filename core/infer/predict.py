@@ -153,7 +153,7 @@ def predict(
         use_ema: use the moving-average weights when the checkpoint has them.
         precision: ``auto`` (``bf16`` where the device runs bfloat16 natively: AVX-512 BF16
             or AMX CPUs, most CUDA GPUs; else ``fp32``), ``fp32`` (exact: matches lmnt's
-            DiffWave to 1e-5), or ``bf16``/``fp16`` autocast: about 1.8x faster where native,
+            DiffWave to 1e-5), or ``bf16``/``fp16`` autocast: about 2x faster where native,
             many times slower where emulated, with output that differs slightly from fp32.
         progress: show a progress bar.
 

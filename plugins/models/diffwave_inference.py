@@ -159,8 +159,8 @@ def _step_rows(plan: Plan, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     """Per-layer step rows for one item and step, and the edge corrections.
 
     The shift ``t`` added to the convolution input adds ``t @ (W_-d + W_0 + W_+d)`` to every
-    output, as do the biases; near the ends, where a tap
-    reads the zero padding, its share ``t @ W_tap`` is taken back out.
+    output, as do the biases; near the ends, where a tap reads the zero padding, its share
+    ``t @ W_tap`` is taken back out.
 
     Args:
         plan: the plan.
@@ -177,14 +177,14 @@ def _step_rows(plan: Plan, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 def _layer(
     plan: Plan, i: int, item: int, state: torch.Tensor, step: tuple[torch.Tensor, torch.Tensor],
-    buffers: tuple[torch.Tensor, torch.Tensor],
+    buffers: tuple[torch.Tensor, torch.Tensor], bounds: list[tuple[int, int]],
 ) -> None:
     """Run layer ``i`` on batch item ``item``, updating its state in place.
 
     ``state`` is the item's padded (P + N + P, 2C) ``[residual | skip]``; the padding stays
     zero. ``step`` is layer ``i``'s row and edge corrections from :func:`_step_rows`;
     ``buffers`` are scratch for the tile's products (tile, 2C) and for the ``dilation``
-    residual rows before the next tile (D, C).
+    residual rows before the next tile (D, C); ``bounds`` are the time tiles from :func:`tiles`.
     """
     row, edges = step  # (2C,), (2, 2C)
     scratch, kept = buffers
@@ -193,7 +193,7 @@ def _layer(
     pad = max(plan.dilations)
     samples = state.shape[0] - 2 * pad
     dilation, (left, middle, right) = plan.dilations[i], plan.weights[i]  # 3 x (C, 2C)
-    for number, (start, stop) in enumerate(tiles(samples, plan.tile, max(plan.dilations))):
+    for number, (start, stop) in enumerate(bounds):
         y = scratch[: stop - start]  # (n, 2C)
         first, last = pad + start, pad + stop
         if i < len(plan.cached):
@@ -245,7 +245,8 @@ def _denoise(model: DiffWave, plan: Plan, audio: torch.Tensor, step: torch.Tenso
     steps = F.linear(embedding, weight, bias).view(-1, len(layers), channels)  # (B|1, L, C)
     shifts = steps * plan.scale.view(1, -1, 1) + plan.offset  # (B|1, L, C)
     inputs = F.relu(model.input_projection(audio.unsqueeze(1)))  # (B, C, N)
-    longest = max(stop - start for start, stop in tiles(samples, plan.tile, pad))
+    bounds = tiles(samples, plan.tile, pad)
+    longest = max(stop - start for start, stop in bounds)
     buffers = (torch.empty(longest, 2 * channels, dtype=plan.dtype, device=audio.device),
                torch.empty(pad, channels, dtype=plan.dtype, device=audio.device))  # (n, 2C), (D, C)
     result = torch.empty_like(audio)  # (B, N)
@@ -259,7 +260,7 @@ def _denoise(model: DiffWave, plan: Plan, audio: torch.Tensor, step: torch.Tenso
         state[:, channels:] = 0
         rows, edges = _step_rows(plan, shifts[item if shifts.shape[0] > 1 else 0])
         for i in range(len(layers)):
-            _layer(plan, i, item, state, (rows[i], edges[i]), buffers)
+            _layer(plan, i, item, state, (rows[i], edges[i]), buffers, bounds)
         skip = state[pad:pad + samples, channels:].float()  # (N, C)
         hidden = F.relu(torch.addmm(skip_bias, skip, skip_projection))  # (N, C)
         result[item] = hidden @ out_weight + model.output_projection.bias.float()
