@@ -186,10 +186,11 @@ def main() -> None:
         "",
         f"Two workers over one: vocfw {speedup['ours']}x, diffwave {speedup['peer']}x.",
         "",
-        "Wall time includes starting the worker processes (vocfw: a fork server that imports "
-        "torch and librosa once; diffwave: a forked pool). Peak MiB: max RSS of the timed "
-        "process plus that of its largest child; importing torch and librosa alone takes most "
-        "of it.",
+        "Wall time includes starting the worker processes (both fork the timed process; "
+        "vocfw builds its mel extractor before forking, so workers inherit it). Peak MiB: max "
+        "RSS of the timed process plus that of its largest child (an upper bound: a forked "
+        "child's RSS counts the pages it shares with its parent); importing torch and librosa "
+        "alone takes most of it.",
     ]
     save_results("preprocess", result, "\n".join(lines) + "\n")
 

@@ -211,10 +211,17 @@ def test_two_workers_give_the_same_output(
     preprocess(config(corpus, tmp_path / "one"), registry(), num_workers=1, progress=False)
     assert contexts == []
     preprocess(config(corpus, tmp_path / "two"), registry(), num_workers=2, progress=False)
-    assert contexts in (["forkserver"], ["spawn"])
+    assert contexts in (["fork"], ["spawn"])
     one = {k: v[0] for k, v in snapshot(tmp_path / "one").items()}
     two = {k: v[0] for k, v in snapshot(tmp_path / "two").items()}
     assert one == two
+
+
+def test_workers_for_a_gpu_never_fork_this_process() -> None:
+    methods = multiprocessing.get_all_start_methods()
+    cpu, gpu = engine._worker_context("cpu"), engine._worker_context("cuda:0")
+    assert cpu.get_start_method() == ("fork" if "fork" in methods else "spawn")
+    assert gpu.get_start_method() in ("forkserver", "spawn")
 
 
 def test_features_mismatch_is_refused(corpus: Path, tmp_path: Path) -> None:

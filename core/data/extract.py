@@ -72,7 +72,9 @@ def measure_many(utts: list[Utterance]) -> list[float | str]:
 
 
 @lru_cache(maxsize=4)
-def _extractor(config: MelConfig, device: str) -> MelSpectrogram:
+def mel_extractor(config: MelConfig, device: str) -> MelSpectrogram:
+    """The process's mel extractor for ``config`` on ``device``, built once (a process that
+    builds it before forking hands it, and the modules it imported, to its workers)."""
     return MelSpectrogram(config).to(device).eval()
 
 
@@ -156,7 +158,7 @@ def extract(task: ExtractTask) -> list[tuple[str, str | None]]:
             results.append((utt.uid, f"too short for one mel frame ({wave.size} samples)"))
             continue
         loaded.append((utt, wave))
-    mels = batched_mels(_extractor(config, task.device), [w for _, w in loaded], task.device)
+    mels = batched_mels(mel_extractor(config, task.device), [w for _, w in loaded], task.device)
     for (utt, wave), mel in zip(loaded, mels, strict=True):
         save_npy(audio_path(task.out_dir, utt.uid), wave)
         save_npy(mel_path(task.out_dir, utt.uid), mel)

@@ -23,7 +23,13 @@ from tqdm import tqdm
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.corpus import Utterance
 from vocfw.core.data.config import DataConfig, build_corpus
-from vocfw.core.data.extract import ExtractTask, extract, init_worker, measure_many
+from vocfw.core.data.extract import (
+    ExtractTask,
+    extract,
+    init_worker,
+    measure_many,
+    mel_extractor,
+)
 from vocfw.core.data.layout import (
     FEATURES_FILE,
     feature_differences,
@@ -75,10 +81,19 @@ def _check_features(out_dir: Path, config: MelConfig) -> None:
     write_features(out_dir, config)
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """``forkserver`` where the platform has it (workers fork from a clean process that has
-    imported the feature code once), else ``spawn``; never a fork of this process."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+def _worker_context(device: str) -> multiprocessing.context.BaseContext:
+    """How worker processes start.
+
+    On the CPU, ``fork`` where the platform has it: a worker is a copy of this process, with
+    the feature code already imported, so two workers pay off even on a short corpus (each sets
+    one torch thread before any work, see :func:`init_worker`). A GPU cannot be shared with a
+    forked child, so for any other device workers fork from a ``forkserver`` that has imported
+    the feature code once, or are spawned where neither exists.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if device == "cpu" and "fork" in methods:
+        return multiprocessing.get_context("fork")
+    if "forkserver" not in methods:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(WORKER_PRELOAD))
@@ -89,9 +104,17 @@ class _Runner:
     """Maps a worker function over tasks, in this process or in a worker pool started on first
     use (so a run with nothing to do starts no processes)."""
 
-    def __init__(self, num_workers: int, progress: bool) -> None:
+    def __init__(self, num_workers: int, progress: bool, device: str, features: MelConfig
+                 ) -> None:
         self.num_workers, self.progress = num_workers, progress
+        self.device, self.features = device, features
         self.pool: Any | None = None
+
+    def _start_pool(self) -> Any:
+        context = _worker_context(self.device)
+        if context.get_start_method() == "fork":
+            mel_extractor(self.features, self.device)  # built here once, inherited by workers
+        return context.Pool(self.num_workers, initializer=init_worker)
 
     def run(
         self, fn: Callable[[T], list[R]], tasks: list[T], sizes: list[int], desc: str
@@ -102,7 +125,7 @@ class _Runner:
             results = map(fn, tasks)
         else:
             if self.pool is None:
-                self.pool = _worker_context().Pool(self.num_workers, initializer=init_worker)
+                self.pool = self._start_pool()
             results = self.pool.imap(fn, tasks)
         with tqdm(total=sum(sizes), desc=desc, unit="utt", disable=not self.progress) as bar:
             for size, result in zip(sizes, results, strict=True):
@@ -111,8 +134,9 @@ class _Runner:
 
 
 @contextmanager
-def _runner(num_workers: int, progress: bool) -> Iterator[_Runner]:
-    runner = _Runner(num_workers, progress)
+def _runner(num_workers: int, progress: bool, device: str, features: MelConfig
+            ) -> Iterator[_Runner]:
+    runner = _Runner(num_workers, progress, device, features)
     try:
         yield runner
     finally:
@@ -251,7 +275,7 @@ def preprocess(
         ValueError: a corpus loader yielded the same uid twice.
     """
     summary = PreprocessSummary()
-    with _runner(num_workers, progress) as runner:
+    with _runner(num_workers, progress, device, data.features) as runner:
         for name, source in data.datasets.items():
             summary.datasets[name] = _process_dataset(name, source, data, registry, runner,
                                                       device)
