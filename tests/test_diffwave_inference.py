@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import numpy as np
 import pytest
 import torch
 
 from vocfw.plugins.models.diffwave import DiffWave
-from vocfw.plugins.models.diffwave_inference import tiles
+from vocfw.plugins.models.diffwave_inference import wavefront
 
 
 def model(**kwargs: int) -> DiffWave:
@@ -41,17 +42,32 @@ def test_fast_path_equals_the_autograd_path(tile: int | None) -> None:
     torch.testing.assert_close(got, want.detach(), rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize(("samples", "tile", "dilation"),
-                         [(24000, 8192, 512), (8193, 8192, 512), (5, 8192, 512), (1000, 10, 8)])
-def test_tiles_cover_the_input_and_each_is_at_least_a_dilation_long(
-    samples: int, tile: int, dilation: int
+@pytest.mark.parametrize(("samples", "tile", "dilations"), [
+    (24000, 8192, [2 ** (i % 10) for i in range(30)]), (8193, 8192, [1, 2, 4, 8] * 3),
+    (5, 8192, [1, 2, 4, 8]), (1000, 10, [1, 2, 4, 8, 1, 2]), (1000, 3, [1, 2, 4, 8]),
+])
+def test_wavefront_reads_each_layer_input_before_it_is_overwritten(
+    samples: int, tile: int, dilations: list[int]
 ) -> None:
-    bounds = tiles(samples, tile, dilation)
-    assert bounds[0][0] == 0 and bounds[-1][1] == samples
-    assert all(a[1] == b[0] for a, b in pairwise(bounds))  # contiguous
-    lengths = [stop - start for start, stop in bounds]
-    assert max(lengths) <= max(tile, 2 * dilation)
-    assert len(bounds) == 1 or min(lengths) >= dilation
+    layers = len(dilations)
+    done = np.zeros(samples, dtype=int)  # layers applied to each sample of the state
+    covered: list[list[tuple[int, int]]] = [[] for _ in range(layers)]
+    kept: dict[int, tuple[int, bool]] = {}  # per layer: where its kept rows end, and if valid
+    for i, start, stop in wavefront(samples, tile, dilations):
+        reach = min(stop + dilations[i], samples)
+        assert (done[start:reach] == i).all()  # x(t) and x(t+d): layer i-1's output
+        if start > 0:  # x(t-d) before the tile: rows kept aside by the layer's previous tile
+            assert kept[i] == (start, True)
+        rows = done[max(stop - dilations[i], 0):stop]
+        kept[i] = (stop, bool((rows == i).all()))
+        done[start:stop] = i + 1
+        covered[i].append((start, stop))
+    assert (done == layers).all()
+    for bounds in covered:
+        assert bounds[0][0] == 0 and bounds[-1][1] == samples
+        assert all(a[1] == b[0] for a, b in pairwise(bounds))  # contiguous, in order
+        inner = [stop - start for start, stop in bounds[1:-1]]
+        assert all(length >= max(dilations) for length in inner)  # kept rows: tile before
 
 
 def test_uncached_conditioner_and_inputs_shorter_than_a_dilation() -> None:

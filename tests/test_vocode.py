@@ -79,9 +79,9 @@ def test_chunked_equals_unchunked_when_the_input_fits_in_one_chunk() -> None:
 def test_longest_input_the_model_sees_does_not_grow_with_input_length() -> None:
     components = tiny_components()
     seen: list[int] = []
-    hook = components.model.input_projection.register_forward_pre_hook(
-        lambda module, args: seen.append(args[0].shape[0] * args[0].shape[-1])
-    )
+    hook = components.model.spectrogram_upsampler.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].shape[0] * args[0].shape[-1] * HOP)
+    )  # (B, M, T) mel of each network call
     peaks = []
     for frames in (60, 600):
         seen.clear()

@@ -12,11 +12,14 @@ The same function as :meth:`DiffWave.denoise`, rearranged for speed on CPUs:
   (the state carries ``x * sqrt(2)**i``, and layer ``i``'s convolution is scaled by
   ``sqrt(2)**-i``), the residual biases (a per-channel offset added with the step shift),
   the factor 2 of ``tanh(y) = 2 * sigmoid(2y) - 1`` and the ``1/sqrt(L)`` of the skip sum.
-- Each layer runs over time tiles of about :attr:`Plan.tile` samples, so the gated activation
-  and the products of one tile stay in cache instead of streaming the whole utterance through
-  memory several times per layer. A tile is updated in place once its products are done; the
-  ``dilation`` residual rows before the next tile are kept aside first, for that tile's
-  ``x(t-d)`` tap.
+- The layers run over time tiles of :attr:`Plan.tile` samples in a staggered wavefront: in
+  each sweep every layer does one tile, layer ``i``'s tiles lagging layer ``i-1``'s by
+  ``dilation_i`` samples, just what its ``x(t+d)`` tap reads ahead (see :func:`wavefront`).
+  So only about one tile plus the sum of the dilations of the state is live at a time and
+  stays in cache, whatever the input length, instead of every layer streaming the whole
+  utterance through memory. A tile is updated in place once its products are done; the
+  ``dilation`` residual rows before the layer's next tile are kept aside first, for that
+  tile's ``x(t-d)`` tap.
 - Everything runs in one compute dtype (``float32``, or ``bfloat16``/``float16`` when the
   caller is under autocast), with weights and the cached conditioner stored in it.
 
@@ -25,7 +28,10 @@ In float32 the result equals :meth:`DiffWave.denoise` to rounding (about 1e-6).
 
 from __future__ import annotations
 
+import ctypes
 import math
+import mmap
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,6 +42,8 @@ if TYPE_CHECKING:
     from vocfw.plugins.models.diffwave import DiffWave
 
 TILE_SAMPLES = 8192
+HUGE_PAGE_BYTES = 2 * 2**20
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
 @dataclass
@@ -71,6 +79,21 @@ class Plan:
     cached: list[torch.Tensor]
     upsampled: torch.Tensor | None
     skip_bias: torch.Tensor
+
+
+def _empty(*shape: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``torch.empty``; a large CPU buffer is marked for transparent huge pages on Linux.
+
+    The conditioner cache and the state are written once per call into fresh memory (the
+    cache takes gigabytes for long inputs); with huge pages its first writes fault in 2 MiB at
+    a time instead of 4 KiB. Where the kernel does not take the advice, nothing changes.
+    """
+    out = torch.empty(shape, dtype=dtype, device=device)
+    if _LIBC is not None and out.device.type == "cpu" and out.nbytes >= 2 * HUGE_PAGE_BYTES:
+        start = -(-out.data_ptr() // mmap.PAGESIZE) * mmap.PAGESIZE
+        stop = (out.data_ptr() + out.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
+        _LIBC.madvise(ctypes.c_void_p(start), ctypes.c_size_t(stop - start), mmap.MADV_HUGEPAGE)
+    return out
 
 
 def compute_dtype(device: torch.device) -> torch.dtype:
@@ -129,7 +152,8 @@ def build_plan(
     flat = frames.view(batch * samples, -1)  # (B*N, M)
     per_layer = batch * samples * 2 * channels * frames.element_size()
     count = min(len(model.residual_layers), cache_bytes // max(per_layer, 1))
-    cached = [torch.mm(flat, mel[i]).view(batch, samples, 2 * channels)
+    cache = _empty(count, batch * samples, 2 * channels, dtype=dtype, device=device)
+    cached = [torch.mm(flat, mel[i], out=cache[i]).view(batch, samples, 2 * channels)
               for i in range(count)]  # (B, N, 2C)
     skip_bias = sum(layer.output_projection.bias[channels:].float()
                     for layer in model.residual_layers)
@@ -144,15 +168,34 @@ def build_plan(
     )
 
 
-def tiles(samples: int, tile: int, dilation: int) -> list[tuple[int, int]]:
-    """Split ``samples`` into equal tiles of at most ``max(tile, 2 * dilation)`` samples.
+def wavefront(samples: int, tile: int, dilations: list[int]) -> list[tuple[int, int, int]]:
+    """The order of the (layer, start, stop) tiles of one network call.
 
-    Every tile but a lone one is at least ``dilation`` long, so the rows kept aside for the
-    next tile's ``x(t-d)`` tap all come from the tile before it.
+    Sweep ``s`` runs every layer once, in layer order, layer ``i`` on samples
+    ``[s * tile - lag_i, (s + 1) * tile - lag_i)`` clipped to the input, where ``lag_i`` is the
+    sum of the dilations of layers 1 to ``i``. Layer ``i``'s tile reads layer ``i-1``'s output
+    up to ``dilation_i`` samples past its end, which layer ``i-1`` has just written, and not yet
+    overwritten with its own. Every tile but a layer's first and last is ``tile`` long, at
+    least the largest dilation, so the rows kept aside for the next tile's ``x(t-d)`` tap all
+    come from the tile before it.
+
+    Args:
+        samples: input length N.
+        tile: samples per tile (raised to the largest dilation if smaller).
+        dilations: dilation of each layer.
+
+    Returns:
+        ``(layer, start, stop)`` in running order; each layer's tiles cover ``[0, N)`` in order.
     """
-    count = -(-samples // max(tile, 2 * dilation))
-    bounds = [samples * k // count for k in range(count + 1)]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    tile = max(tile, max(dilations))
+    lags = [sum(dilations[1:i + 1]) for i in range(len(dilations))]
+    order = []
+    for sweep in range(-(-(samples + lags[-1]) // tile)):
+        for i, lag in enumerate(lags):
+            start, stop = max(sweep * tile - lag, 0), min((sweep + 1) * tile - lag, samples)
+            if start < stop:
+                order.append((i, start, stop))
+    return order
 
 
 def _step_rows(plan: Plan, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,46 +218,47 @@ def _step_rows(plan: Plan, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return row.to(plan.dtype), per_tap[:, [0, 2]].to(plan.dtype)
 
 
-def _layer(
+def _tile(
     plan: Plan, i: int, item: int, state: torch.Tensor, step: tuple[torch.Tensor, torch.Tensor],
-    buffers: tuple[torch.Tensor, torch.Tensor], bounds: list[tuple[int, int]],
+    buffers: tuple[torch.Tensor, torch.Tensor], bounds: tuple[int, int],
 ) -> None:
-    """Run layer ``i`` on batch item ``item``, updating its state in place.
+    """Run layer ``i`` on samples ``[start, stop)`` of batch item ``item``, in place.
 
     ``state`` is the item's padded (P + N + P, 2C) ``[residual | skip]``; the padding stays
     zero. ``step`` is layer ``i``'s row and edge corrections from :func:`_step_rows`;
-    ``buffers`` are scratch for the tile's products (tile, 2C) and for the ``dilation``
-    residual rows before the next tile (D, C); ``bounds`` are the time tiles from :func:`tiles`.
+    ``buffers`` are scratch for the tile's products (tile, 2C) and layer ``i``'s ``dilation``
+    residual rows before its next tile (D, C); ``bounds`` come from :func:`wavefront`.
     """
     row, edges = step  # (2C,), (2, 2C)
     scratch, kept = buffers
+    start, stop = bounds
     channels = state.shape[1] // 2
     residual = state[:, :channels]  # (P + N + P, C)
     pad = max(plan.dilations)
     samples = state.shape[0] - 2 * pad
     dilation, (left, middle, right) = plan.dilations[i], plan.weights[i]  # 3 x (C, 2C)
-    for number, (start, stop) in enumerate(bounds):
-        y = scratch[: stop - start]  # (n, 2C)
-        first, last = pad + start, pad + stop
-        if i < len(plan.cached):
-            torch.add(plan.cached[i][item, start:stop], row, out=y)
-        else:
-            torch.addmm(row, plan.upsampled[item, start:stop], plan.mel[i], out=y)
-        if number == 0:
-            y.addmm_(residual[first - dilation:last - dilation], left)
-        else:  # rows before the tile were updated already: their old values were kept
-            y[:dilation].addmm_(kept[:dilation], left)
-            y[dilation:].addmm_(residual[first:last - dilation], left)
-        y.addmm_(residual[first:last], middle)
-        y.addmm_(residual[first + dilation:last + dilation], right)
-        if start < dilation:  # the first tap read zero padding: no shift there
-            y[: min(stop, dilation) - start] -= edges[0]
-        if stop > samples - dilation:  # nor for the last tap at the end
-            y[max(start, samples - dilation) - start:] -= edges[1]
-        y.sigmoid_()
-        z = y[:, :channels].mul_(y[:, channels:].sub_(0.5))  # (n, C): half the gated output
-        kept[:dilation] = residual[last - dilation:last]
-        state[first:last].addmm_(z, plan.out[i])
+    y = scratch[: stop - start]  # (n, 2C)
+    first, last = pad + start, pad + stop
+    if i < len(plan.cached):
+        torch.add(plan.cached[i][item, start:stop], row, out=y)
+    else:
+        torch.addmm(row, plan.upsampled[item, start:stop], plan.mel[i], out=y)
+    if start == 0:
+        y.addmm_(residual[first - dilation:last - dilation], left)
+    else:  # rows before the tile were updated already: their old values were kept
+        head = min(dilation, stop - start)
+        y[:head].addmm_(kept[:head], left)
+        y[head:].addmm_(residual[first:last - dilation], left)
+    y.addmm_(residual[first:last], middle)
+    y.addmm_(residual[first + dilation:last + dilation], right)
+    if start < dilation:  # the first tap read zero padding: no shift there
+        y[: min(stop, dilation) - start] -= edges[0]
+    if stop > samples - dilation:  # nor for the last tap at the end
+        y[max(start, samples - dilation) - start:] -= edges[1]
+    y.sigmoid_()
+    z = y[:, :channels].mul_(y[:, channels:].sub_(0.5))  # (n, C): half the gated output
+    kept[:dilation] = residual[last - dilation:last]
+    state[first:last].addmm_(z, plan.out[i])
 
 
 @torch.no_grad()
@@ -244,23 +288,28 @@ def _denoise(model: DiffWave, plan: Plan, audio: torch.Tensor, step: torch.Tenso
     bias = torch.cat([layer.diffusion_projection.bias for layer in layers])
     steps = F.linear(embedding, weight, bias).view(-1, len(layers), channels)  # (B|1, L, C)
     shifts = steps * plan.scale.view(1, -1, 1) + plan.offset  # (B|1, L, C)
-    inputs = F.relu(model.input_projection(audio.unsqueeze(1)))  # (B, C, N)
-    bounds = tiles(samples, plan.tile, pad)
-    longest = max(stop - start for start, stop in bounds)
-    buffers = (torch.empty(longest, 2 * channels, dtype=plan.dtype, device=audio.device),
-               torch.empty(pad, channels, dtype=plan.dtype, device=audio.device))  # (n, 2C), (D, C)
+    in_weight = model.input_projection.weight[:, 0, 0].float().view(1, -1)  # (1, C)
+    in_bias = model.input_projection.bias.float()  # (C,)
+    order = wavefront(samples, plan.tile, plan.dilations)
+    longest = max(stop - start for _, start, stop in order)
+    scratch = torch.empty(longest, 2 * channels, dtype=plan.dtype, device=audio.device)  # (n, 2C)
+    kept = torch.empty(len(layers), pad, channels, dtype=plan.dtype,
+                       device=audio.device)  # (L, D, C)
     result = torch.empty_like(audio)  # (B, N)
     skip_projection = model.skip_projection.weight[:, :, 0].t().float() / math.sqrt(len(layers))
     skip_bias = model.skip_projection.bias.float() + plan.skip_bias @ skip_projection
     out_weight = model.output_projection.weight[0, :, 0].float()  # (C,)
-    state = torch.zeros(samples + 2 * pad, 2 * channels, dtype=plan.dtype,
-                        device=audio.device)  # (P + N + P, [residual | skip])
+    state = _empty(samples + 2 * pad, 2 * channels, dtype=plan.dtype,
+                   device=audio.device).zero_()  # (P + N + P, [residual | skip])
     for item in range(batch):
-        state[pad:pad + samples, :channels] = inputs[item].t()
+        inputs = state[pad:pad + samples, :channels]  # (N, C): relu of the input projection
+        direct = inputs if plan.dtype == torch.float32 else None  # else rounded once from fp32
+        inputs.copy_(torch.addmm(in_bias, audio[item].view(-1, 1), in_weight, out=direct))
+        inputs.relu_()
         state[:, channels:] = 0
         rows, edges = _step_rows(plan, shifts[item if shifts.shape[0] > 1 else 0])
-        for i in range(len(layers)):
-            _layer(plan, i, item, state, (rows[i], edges[i]), buffers, bounds)
+        for i, start, stop in order:
+            _tile(plan, i, item, state, (rows[i], edges[i]), (scratch, kept[i]), (start, stop))
         skip = state[pad:pad + samples, channels:].float()  # (N, C)
         hidden = F.relu(torch.addmm(skip_bias, skip, skip_projection))  # (N, C)
         result[item] = hidden @ out_weight + model.output_projection.bias.float()
