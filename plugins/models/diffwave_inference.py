@@ -52,7 +52,7 @@ class Plan:
 
     Attributes:
         dtype: compute dtype of the weights, ``cached``, ``upsampled`` and the state.
-        tile: most time samples per tile.
+        tile: time samples per wavefront tile (see :func:`wavefront`).
         dilations: dilation of each layer.
         taps: (L, 3, C, 2C) float32 convolution weights of the taps ``[-d, 0, +d]`` (C2 = 2C).
         weights: ``taps`` in the compute dtype.
@@ -137,7 +137,7 @@ def build_plan(
         upsampled: (B, M, N) upsampled mel.
         dtype: compute dtype.
         cache_bytes: most bytes spent on cached conditioner projections.
-        tile: most time samples per tile.
+        tile: time samples per wavefront tile (default :data:`TILE_SAMPLES`).
 
     Returns:
         The plan :func:`denoise` runs.
