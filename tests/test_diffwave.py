@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from vocfw.plugins.models.diffwave import DiffWave, upsample_factors
+from vocfw.plugins.models.diffwave import DiffWave, _gated, upsample_factors
 
 
 def tiny(**kwargs: int) -> DiffWave:
@@ -125,3 +125,14 @@ def test_training_and_inference_paths_agree() -> None:
         without = model(audio, step, mel)
     assert with_grad.requires_grad
     torch.testing.assert_close(without, with_grad.detach(), rtol=0, atol=1e-6)
+
+
+def test_gated_unit_gradient_is_that_of_sigmoid_times_tanh() -> None:
+    y = torch.randn(2, 6, 40, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: _gated(v, 3), (y,))
+    y32 = torch.randn(3, 8, 500) * 3
+    grad = torch.randn(3, 4, 500)
+    mine, want = y32.clone().requires_grad_(), y32.clone().requires_grad_()
+    _gated(mine, 4).backward(grad)
+    (torch.sigmoid(want[:, :4]) * torch.tanh(want[:, 4:])).backward(grad)
+    torch.testing.assert_close(mine.grad, want.grad, rtol=0, atol=1e-6)

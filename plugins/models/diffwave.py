@@ -60,15 +60,45 @@ def upsample_factors(hop_length: int) -> tuple[int, int]:
     return low, hop_length // low
 
 
+class _GatedUnit(torch.autograd.Function):
+    """sigmoid(first half) * tanh(second half) with a backward that writes (B, 2C, N) once.
+
+    Autograd through two slices of ``y`` would zero a (B, 2C, N) gradient for each half and
+    add them; here both halves of the gradient are written straight into one tensor.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, y: torch.Tensor,
+                channels: int) -> torch.Tensor:
+        gate = torch.sigmoid(y[:, :channels])  # (B, C, N)
+        signal = torch.tanh(y[:, channels:])  # (B, C, N)
+        ctx.save_for_backward(gate, signal)
+        return gate * signal
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx,
+                 grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        gate, signal = ctx.saved_tensors
+        channels = gate.shape[1]
+        grad_y = grad.new_empty(grad.shape[0], 2 * channels, grad.shape[2])  # (B, 2C, N)
+        grad_gate, grad_signal = grad_y[:, :channels], grad_y[:, channels:]
+        through_gate = grad * gate  # (B, C, N)
+        # d tanh = 1 - tanh^2; d sigmoid = sigmoid * (1 - sigmoid).
+        torch.mul(signal, signal, out=grad_signal).neg_().add_(1.0).mul_(through_gate)
+        through_gate.mul_(signal)
+        torch.addcmul(through_gate, through_gate, gate, value=-1.0, out=grad_gate)
+        return grad_y, None
+
+
 def _gated(y: torch.Tensor, channels: int) -> torch.Tensor:
     """(B, 2C, N) -> (B, C, N): sigmoid(first half) * tanh(second half).
 
     Without autograd the result is computed in place in ``y``, with tanh(x) written as
     2 * sigmoid(2x) - 1 (equal to within 2e-7, and about twice as fast on CPUs).
     """
-    gate, signal = y[:, :channels], y[:, channels:]
     if torch.is_grad_enabled():
-        return torch.sigmoid(gate) * torch.tanh(signal)
+        return _GatedUnit.apply(y, channels)
+    gate, signal = y[:, :channels], y[:, channels:]
     return gate.sigmoid_().mul_(signal.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0))
 
 

@@ -28,22 +28,19 @@ In float32 the result equals :meth:`DiffWave.denoise` to rounding (about 1e-6).
 
 from __future__ import annotations
 
-import ctypes
 import math
-import mmap
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch.nn import functional as F
 
+from vocfw.core.host_memory import hugepage_empty
+
 if TYPE_CHECKING:
     from vocfw.plugins.models.diffwave import DiffWave
 
 TILE_SAMPLES = 8192
-HUGE_PAGE_BYTES = 2 * 2**20
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
 @dataclass
@@ -79,21 +76,6 @@ class Plan:
     cached: list[torch.Tensor]
     upsampled: torch.Tensor | None
     skip_bias: torch.Tensor
-
-
-def _empty(*shape: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``torch.empty``; a large CPU buffer is marked for transparent huge pages on Linux.
-
-    The conditioner cache and the state are written once per call into fresh memory (the
-    cache takes gigabytes for long inputs); with huge pages its first writes fault in 2 MiB at
-    a time instead of 4 KiB. Where the kernel does not take the advice, nothing changes.
-    """
-    out = torch.empty(shape, dtype=dtype, device=device)
-    if _LIBC is not None and out.device.type == "cpu" and out.nbytes >= 2 * HUGE_PAGE_BYTES:
-        start = -(-out.data_ptr() // mmap.PAGESIZE) * mmap.PAGESIZE
-        stop = (out.data_ptr() + out.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
-        _LIBC.madvise(ctypes.c_void_p(start), ctypes.c_size_t(stop - start), mmap.MADV_HUGEPAGE)
-    return out
 
 
 def compute_dtype(device: torch.device) -> torch.dtype:
@@ -152,7 +134,7 @@ def build_plan(
     flat = frames.view(batch * samples, -1)  # (B*N, M)
     per_layer = batch * samples * 2 * channels * frames.element_size()
     count = min(len(model.residual_layers), cache_bytes // max(per_layer, 1))
-    cache = _empty(count, batch * samples, 2 * channels, dtype=dtype, device=device)
+    cache = hugepage_empty(count, batch * samples, 2 * channels, dtype=dtype, device=device)
     cached = [torch.mm(flat, mel[i], out=cache[i]).view(batch, samples, 2 * channels)
               for i in range(count)]  # (B, N, 2C)
     skip_bias = sum(layer.output_projection.bias[channels:].float()
@@ -299,7 +281,7 @@ def _denoise(model: DiffWave, plan: Plan, audio: torch.Tensor, step: torch.Tenso
     skip_projection = model.skip_projection.weight[:, :, 0].t().float() / math.sqrt(len(layers))
     skip_bias = model.skip_projection.bias.float() + plan.skip_bias @ skip_projection
     out_weight = model.output_projection.weight[0, :, 0].float()  # (C,)
-    state = _empty(samples + 2 * pad, 2 * channels, dtype=plan.dtype,
+    state = hugepage_empty(samples + 2 * pad, 2 * channels, dtype=plan.dtype,
                    device=audio.device).zero_()  # (P + N + P, [residual | skip])
     for item in range(batch):
         inputs = state[pad:pad + samples, :channels]  # (N, C): relu of the input projection

@@ -1,0 +1,68 @@
+"""Host memory: freed blocks are kept for reuse, and the command line asks for it."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vocfw.core.host_memory import hugepage_empty
+
+cli_main = importlib.import_module("vocfw.cli.main")
+
+glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
+                           reason="the allocator settings are glibc's")
+
+# Allocate and free a 64 MiB tensor 16 times; report the page faults of each and the peak RSS.
+PROBE = """
+import json, resource, sys, torch
+from vocfw.core.host_memory import retain_freed_memory
+applied = retain_freed_memory() if sys.argv[1] == "retain" else None
+faults = []
+for _ in range(16):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = torch.ones(64 * 2**20, dtype=torch.uint8)
+    del block
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"applied": applied, "faults": faults, "peak": peak}))
+"""
+
+
+def _probe(mode: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout)
+
+
+@glibc
+def test_retained_memory_serves_the_next_large_tensors_without_faulting() -> None:
+    default, retained = _probe("default"), _probe("retain")
+    assert retained["applied"] is True
+    # By default every block is a fresh mapping, faulted in again each time.
+    assert min(default["faults"][-4:]) > 0
+    # Retained, the heap settles after a few blocks and later ones reuse its pages.
+    assert sum(retained["faults"][-4:]) < sum(default["faults"][-4:]) / 10
+    assert retained["peak"] - default["peak"] < 4 * 64 * 2**20
+
+
+def test_the_command_line_retains_freed_memory(monkeypatch, capsys) -> None:
+    calls = []
+    monkeypatch.setattr(cli_main, "retain_freed_memory", lambda: calls.append(True))
+    assert cli_main.main(["plugins"]) == 0
+    assert calls == [True]
+    assert "DiffWave" in capsys.readouterr().out
+
+
+def test_hugepage_buffers_are_ordinary_tensors() -> None:
+    small = hugepage_empty(4, 3, dtype=torch.float32, device=torch.device("cpu"))
+    large = hugepage_empty(2**20, 8, dtype=torch.bfloat16, device=torch.device("cpu"))
+    assert small.shape == (4, 3) and small.dtype == torch.float32
+    assert large.shape == (2**20, 8) and large.dtype == torch.bfloat16
+    large.fill_(1.5)
+    assert float(large.float().sum()) == 1.5 * 2**23
