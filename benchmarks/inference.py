@@ -27,6 +27,10 @@ peer cases with 6 steps, no own cases or memory probe.
 
     python benchmarks/inference.py --model wavegrad --case 6:1:1 --runs 3
 
+By default the process keeps freed memory for reuse, as the ``vocfw`` command does
+(:func:`vocfw.core.host_memory.retain_freed_memory`), so the peer runs with it too;
+``--allocator default`` times both with glibc's defaults instead.
+
 Results go to ``benchmarks/results/inference.{json,md}`` (``inference-wavegrad.*`` for
 WaveGrad).
 """
@@ -53,6 +57,7 @@ from vocfw.core.atomic import write_json, write_text
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import Components
 from vocfw.core.evaluate.metrics import log_mel_l1
+from vocfw.core.host_memory import retain_freed_memory
 from vocfw.core.infer.precision import native_bf16
 from vocfw.core.infer.vocode import vocode
 from vocfw.core.runs.checkpoint import load_components
@@ -67,6 +72,10 @@ PEER_CASES = [(6, 1, 1), (6, 10, 1), (6, 1, 8)]
 OWN_CASES = [(6, 1, 1), (6, 10, 1), (6, 1, 8)]
 QUICK_CASES = [(6, 1, 1)]
 MEMORY_SECONDS = (60, 600)  # one minute, ten minutes
+ALLOCATORS = {
+    "retained": "freed memory retained in the process (both sides), as the vocfw command runs",
+    "default": "glibc's default allocator settings",
+}
 PEER_RATE, OWN_RATE, HOP = 22050, 24000, 256
 PEERS = {"diffwave": "lmnt diffwave 0.1.7 BASE (80 mels, 22.05 kHz)",
          "wavegrad": "lmnt wavegrad 0.1.5 (128 mels, 22.05 kHz, hop 300)"}
@@ -238,14 +247,14 @@ def memory_probe(seconds: int, precision: str, device: str) -> None:
     print(json.dumps({"seconds": seconds, "precision": precision, "peak_mib": peak}))
 
 
-def memory(device: str, lengths: list[int]) -> list[dict]:
+def memory(device: str, lengths: list[int], allocator: str) -> list[dict]:
     """Peak memory of :func:`memory_probe` for inputs of each of ``lengths`` seconds, each in a
     fresh process, in fp32 and (where native) bf16."""
     rows = []
     for precision in ("fp32", "bf16") if native_bf16(torch.device(device)) else ("fp32",):
         for seconds in lengths:
             command = [sys.executable, __file__, "--memory-probe", str(seconds),
-                       "--precision", precision, "--device", device]
+                       "--precision", precision, "--device", device, "--allocator", allocator]
             text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(text.strip().splitlines()[-1]))
             print(f"memory: {seconds} s input, {precision}, 10 s chunks, batch 4: peak "
@@ -257,7 +266,8 @@ def markdown(info: dict, peers: list[dict], own: list[dict], mem: list[dict],
              peer_name: str = PEERS["diffwave"]) -> str:
     threads = info["torch_threads"]
     lines = [f"Machine: {info['machine']}; {threads} torch threads, torch {info['torch']}, "
-             f"torch.compile off; load average {info['load_average'][0]:.1f} before, "
+             f"torch.compile off; {ALLOCATORS[info.get('allocator', 'default')]}; "
+             f"load average {info['load_average'][0]:.1f} before, "
              f"{info.get('load_average_after', [0])[0]:.1f} after (shared machine). Medians of "
              f"the timed runs after one checked warm-up run; RTF = compute s / audio s.", ""]
     if peers:
@@ -317,6 +327,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--allocator", choices=("retained", "default"), default="retained",
+                        help="retained: this process (both sides) keeps freed memory, as the "
+                             "vocfw command does; default: glibc's defaults")
     parser.add_argument("--memory-probe", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -326,6 +339,8 @@ def main() -> None:
     args = arguments()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.allocator == "retained":
+        retain_freed_memory()
     if args.memory_probe:
         memory_probe(args.memory_probe, args.precision, args.device)
         return
@@ -335,7 +350,8 @@ def main() -> None:
         raise SystemExit("--model wavegrad times the 6-step schedule only (cases 6:SECONDS:BATCH)")
     own_cases = QUICK_CASES if args.quick else args.own or OWN_CASES
     info = {"machine": describe(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "compile": False, "load_average": os.getloadavg()}
+            "torch": torch.__version__, "compile": False, "load_average": os.getloadavg(),
+            "allocator": args.allocator}
     print(info, flush=True)
     peers: list[dict] = []
     own: list[dict] = []
@@ -360,7 +376,7 @@ def main() -> None:
             peers.append(peer_case(*case, args.runs, predict, model, sampler, device))
             save()
     if not (args.quick or args.no_memory or args.model == "wavegrad"):
-        mem.extend(memory(args.device, args.memory_seconds))
+        mem.extend(memory(args.device, args.memory_seconds, args.allocator))
         save()
     print(markdown(info, peers, own, mem, PEERS[args.model]))
 

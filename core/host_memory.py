@@ -14,6 +14,7 @@ for transparent huge pages. Both are no-ops where the C library or kernel lacks 
 from __future__ import annotations
 
 import ctypes
+import math
 import mmap
 import sys
 
@@ -46,15 +47,16 @@ def retain_freed_memory() -> bool:
 
 
 def hugepage_empty(*shape: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``torch.empty``; a large CPU buffer is marked for transparent huge pages on Linux.
+    """``torch.empty``; a large CPU buffer gets its own mapping, advised for huge pages.
 
-    For buffers written once per call into fresh memory (gigabytes for long inputs), so that
-    their first writes fault in 2 MiB at a time instead of 4 KiB. Where the kernel does not
-    take the advice, nothing changes.
+    For big buffers streamed through at every step (DiffWave's conditioner cache, gigabytes for
+    long inputs): backed by 2 MiB pages where the kernel grants them, they cost far fewer TLB
+    misses, and their first writes fault in 2 MiB at a time instead of 4 KiB. The mapping is
+    returned to the kernel when the tensor is freed, whatever :func:`retain_freed_memory` set.
     """
-    out = torch.empty(shape, dtype=dtype, device=device)
-    if _LIBC is not None and out.device.type == "cpu" and out.nbytes >= 2 * HUGE_PAGE_BYTES:
-        start = -(-out.data_ptr() // mmap.PAGESIZE) * mmap.PAGESIZE
-        stop = (out.data_ptr() + out.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
-        _LIBC.madvise(ctypes.c_void_p(start), ctypes.c_size_t(stop - start), mmap.MADV_HUGEPAGE)
-    return out
+    nbytes = math.prod(shape) * dtype.itemsize
+    if device.type != "cpu" or nbytes < 2 * HUGE_PAGE_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return torch.empty(shape, dtype=dtype, device=device)
+    mapping = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    mapping.madvise(mmap.MADV_HUGEPAGE)
+    return torch.frombuffer(mapping, dtype=dtype).view(shape)  # holds ``mapping`` alive

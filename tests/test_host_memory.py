@@ -48,7 +48,8 @@ def test_retained_memory_serves_the_next_large_tensors_without_faulting() -> Non
     assert min(default["faults"][-4:]) > 0
     # Retained, the heap settles after a few blocks and later ones reuse its pages.
     assert sum(retained["faults"][-4:]) < sum(default["faults"][-4:]) / 10
-    assert retained["peak"] - default["peak"] < 4 * 64 * 2**20
+    # The heap grows by a few blocks before it settles, not by one block per allocation.
+    assert retained["peak"] - default["peak"] < 8 * 64 * 2**20
 
 
 def test_the_command_line_retains_freed_memory(monkeypatch, capsys) -> None:
@@ -66,3 +67,24 @@ def test_hugepage_buffers_are_ordinary_tensors() -> None:
     assert large.shape == (2**20, 8) and large.dtype == torch.bfloat16
     large.fill_(1.5)
     assert float(large.float().sum()) == 1.5 * 2**23
+
+
+RELEASE_PROBE = """
+import json, os, torch
+from vocfw.core.host_memory import hugepage_empty, retain_freed_memory
+retain_freed_memory()
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+buffer = hugepage_empty(64, 2**20, dtype=torch.float32, device=torch.device("cpu"))
+buffer.fill_(1.0)
+held = rss()
+del buffer
+print(json.dumps({"released": held - rss()}))
+"""
+
+
+@glibc
+def test_a_hugepage_buffer_goes_back_to_the_kernel_when_freed() -> None:
+    done = subprocess.run([sys.executable, "-c", RELEASE_PROBE], capture_output=True,
+                          text=True, check=True)
+    assert json.loads(done.stdout)["released"] >= 250 * 2**20  # of its 256 MiB
