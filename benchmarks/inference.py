@@ -27,9 +27,9 @@ peer cases with 6 steps, no own cases or memory probe.
 
     python benchmarks/inference.py --model wavegrad --case 6:1:1 --runs 3
 
-By default the process keeps freed memory for reuse, as the ``vocfw`` command does
-(:func:`vocfw.core.host_memory.retain_freed_memory`), so the peer runs with it too;
-``--allocator default`` times both with glibc's defaults instead.
+Both sides run with glibc's allocator settings, as vocfw samples; ``--allocator retained``
+makes the process keep freed memory for reuse, as vocfw trains
+(:func:`vocfw.core.host_memory.retain_freed_memory`), for both sides.
 
 Results go to ``benchmarks/results/inference.{json,md}`` (``inference-wavegrad.*`` for
 WaveGrad).
@@ -73,8 +73,8 @@ OWN_CASES = [(6, 1, 1), (6, 10, 1), (6, 1, 8)]
 QUICK_CASES = [(6, 1, 1)]
 MEMORY_SECONDS = (60, 600)  # one minute, ten minutes
 ALLOCATORS = {
-    "retained": "freed memory retained in the process (both sides), as the vocfw command runs",
-    "default": "glibc's default allocator settings",
+    "retained": "freed memory retained in the process (both sides), as vocfw training runs",
+    "default": "glibc's default allocator settings (both sides), as vocfw sampling runs",
 }
 PEER_RATE, OWN_RATE, HOP = 22050, 24000, 256
 PEERS = {"diffwave": "lmnt diffwave 0.1.7 BASE (80 mels, 22.05 kHz)",
@@ -327,9 +327,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--allocator", choices=("retained", "default"), default="retained",
-                        help="retained: this process (both sides) keeps freed memory, as the "
-                             "vocfw command does; default: glibc's defaults")
+    parser.add_argument("--allocator", choices=("default", "retained"), default="default",
+                        help="default: glibc's settings, as vocfw samples; retained: this "
+                             "process (both sides) keeps freed memory, as vocfw trains")
     parser.add_argument("--memory-probe", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     return parser.parse_args()

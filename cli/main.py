@@ -12,7 +12,6 @@ from jsonargparse import ArgumentParser, Namespace
 from vocfw.cli import commands
 from vocfw.cli.config_guard import check_config_classes, check_linked_values
 from vocfw.cli.parser import build_parser, parse
-from vocfw.core.host_memory import retain_freed_memory
 from vocfw.core.registry import Registry, build_registry
 from vocfw.core.train.loop import TrainingDivergedError
 
@@ -73,7 +72,6 @@ def gather_sampler_options(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    retain_freed_memory()
     argv = gather_list_options(sys.argv[1:] if argv is None else list(argv))
     argv = gather_sampler_options(argv)
     registry = build_registry()

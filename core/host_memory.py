@@ -6,9 +6,11 @@ to the kernel when freed, so the next tensor of that size faults its pages in ag
 a time, each zeroed by the kernel: a training step allocates and frees gigabytes this way, and
 on a 2-core machine the faults cost as much time as the arithmetic.
 
-:func:`retain_freed_memory` makes the process keep freed memory for reuse instead (the ``vocfw``
-command calls it once at start-up); :func:`hugepage_empty` marks one large, long-lived buffer
-for transparent huge pages. Both are no-ops where the C library or kernel lacks them.
+:func:`retain_freed_memory` makes the process keep freed memory for reuse instead; training on
+the CPU calls it. Sampling does not: it allocates its large buffers once per call, and a heap
+that keeps everything it served nearly doubled the peak memory of vocoding a long input.
+:func:`hugepage_empty` gives one large buffer its own mapping backed by transparent
+huge pages. Both fall back to plain behaviour where the C library or kernel lacks them.
 """
 
 from __future__ import annotations

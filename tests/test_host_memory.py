@@ -1,4 +1,4 @@
-"""Host memory: freed blocks are kept for reuse, and the command line asks for it."""
+"""Host memory: freed blocks are kept for reuse (training asks for it); huge-page buffers."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import json
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+from vocfw.core.audio.mel import MelConfig
+from vocfw.core.components import normalise_spec
+from vocfw.core.data.config import DataConfig
 from vocfw.core.host_memory import hugepage_empty
+from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
+from vocfw.core.train.trainer import Trainer
 
-cli_main = importlib.import_module("vocfw.cli.main")
+trainer_module = importlib.import_module("vocfw.core.train.trainer")
 
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
                            reason="the allocator settings are glibc's")
@@ -52,12 +58,17 @@ def test_retained_memory_serves_the_next_large_tensors_without_faulting() -> Non
     assert retained["peak"] - default["peak"] < 8 * 64 * 2**20
 
 
-def test_the_command_line_retains_freed_memory(monkeypatch, capsys) -> None:
+def test_training_on_the_cpu_retains_freed_memory(tmp_path: Path, monkeypatch) -> None:
     calls = []
-    monkeypatch.setattr(cli_main, "retain_freed_memory", lambda: calls.append(True))
-    assert cli_main.main(["plugins"]) == 0
+    monkeypatch.setattr(trainer_module, "retain_freed_memory", lambda: calls.append(True))
+    features = MelConfig(n_mels=20)
+    write_processed_dataset(tmp_path / "data", "alpha", features,
+                            {"train": [0.3, 0.4], "test": [0.2]})
+    data = DataConfig(datasets={"alpha": "a"}, processed_dir=str(tmp_path / "data"),
+                      features=features)
+    trainer = Trainer(max_steps=1, batch_size=2, crop_frames=8, eval_audio=False, device="cpu")
+    trainer.fit(tmp_path / "run", data, normalise_spec(tiny_diffwave_spec(features)), "", seed=1)
     assert calls == [True]
-    assert "DiffWave" in capsys.readouterr().out
 
 
 def test_hugepage_buffers_are_ordinary_tensors() -> None:

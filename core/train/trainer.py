@@ -34,6 +34,7 @@ from accelerate.utils import set_seed
 
 from vocfw.core.components import build_components
 from vocfw.core.data.config import DataConfig
+from vocfw.core.host_memory import retain_freed_memory
 from vocfw.core.runs.checkpoint import resolve_checkpoint
 from vocfw.core.runs.run_dir import check_run_dir, clear_run_dir, write_config
 from vocfw.core.runs.train_state import load_start
@@ -185,6 +186,10 @@ class Trainer:
         saved and ``fit`` returns normally with :attr:`stop_signal` set to the signal number
         (``None`` when the run reached ``max_steps`` or ``max_epoch``).
 
+        On the CPU, the process keeps the memory it frees for reuse from then on
+        (:func:`vocfw.core.host_memory.retain_freed_memory`), which spares every step
+        faulting its activations in afresh.
+
         Args:
             run_dir: the run directory (``{log_dir}/{name}``).
             data: the datasets; their features must have been preprocessed.
@@ -221,6 +226,8 @@ class Trainer:
         run_dir = Path(run_dir)
         clear = check_run_dir(run_dir, source, resume_type, overwrite)
         accelerator = self._accelerator()  # every process has checked before any writes
+        if accelerator.device.type == "cpu":
+            retain_freed_memory()
         if clear and accelerator.is_main_process:
             clear_run_dir(run_dir)
         accelerator.wait_for_everyone()
