@@ -64,15 +64,14 @@ class _GatedUnit(torch.autograd.Function):
     """sigmoid(first half) * tanh(second half) with a backward that writes (B, 2C, N) once.
 
     Autograd through two slices of ``y`` would zero a (B, 2C, N) gradient for each half and
-    add them; here both halves of the gradient are written straight into one tensor. tanh(x)
-    is computed as 2 * sigmoid(2x) - 1, as in sampling.
+    add them; here both halves of the gradient are written straight into one tensor.
     """
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, y: torch.Tensor,
                 channels: int) -> torch.Tensor:
         gate = torch.sigmoid(y[:, :channels])  # (B, C, N)
-        signal = torch.sigmoid(y[:, channels:] * 2.0).mul_(2.0).sub_(1.0)  # tanh, (B, C, N)
+        signal = torch.tanh(y[:, channels:])  # (B, C, N)
         ctx.save_for_backward(gate, signal)
         return gate * signal
 
