@@ -10,7 +10,7 @@ from argparse import SUPPRESS
 from collections.abc import Callable
 from typing import Any, Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
 
 from vocfw.cli.demo import demo
 from vocfw.core import __version__
@@ -32,6 +32,10 @@ DEFAULT_SAMPLER = {"class_path": f"{DDPM.__module__}.{DDPM.__name__}"}
 LINKS = (("data.features", "n_mels"), ("data.features", "hop_length"),
          ("sampler.init_args", "num_steps"))
 PARSER_KEYS = {"help", "config", "print_config"}
+
+# A section one command only carries for another (``accept_sections_of``) is kept as parsed
+# values: a class named there is never imported or instantiated by the command that ignores it.
+set_parsing_settings(instantiate_subclass_spec_in_any=False)
 
 
 def _new_parser(description: str) -> ArgumentParser:

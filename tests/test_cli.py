@@ -14,6 +14,7 @@ from vocfw.cli.parser import build_parser
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import SpecError, build_components, normalise_spec
 from vocfw.core.testing.processed import tiny_diffwave_spec
+from vocfw.plugins.models.diffwave import DiffWave
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -257,6 +258,24 @@ def test_one_experiment_file_serves_preprocess_and_fit(tmp_path: Path) -> None:
     assert pre.num_workers == 2 and pre.data.features.n_mels == 80 and "model" in pre
     fit = parser.parse_args(["fit", "--config", str(config)]).fit
     assert fit.seed == 3 and fit.trainer.batch_size == 2 and fit.model.init_args.n_mels == 80
+
+
+def test_preprocess_never_builds_the_model_section_it_ignores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = []
+    monkeypatch.setattr(DiffWave, "__init__", lambda self, **kwargs: built.append(kwargs))
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"datasets": {"ljspeech": "corpus"}},
+        "model": {"class_path": "vocfw.plugins.models.diffwave.DiffWave",
+                  "init_args": {"residual_layers": 2}},
+    }))
+    parser, experiments = build_parser()
+    pre = parser.parse_args(["preprocess", "--config", str(config)]).preprocess
+    init = experiments["preprocess"].instantiate(pre)
+    assert built == []
+    assert not isinstance(init.model, DiffWave)
+    assert init.model["init_args"]["residual_layers"] == 2  # kept as parsed values
 
 
 def test_the_sampler_step_count_reaches_the_model(tmp_path: Path) -> None:
