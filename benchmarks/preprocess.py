@@ -90,11 +90,17 @@ def _peer(corpus: Path, out: Path, workers: int) -> Callable[[], None]:
     return run
 
 
-def measure_one(which: str, corpus: Path, out: Path, workers: int) -> dict[str, float]:
+def measure_one(which: str, corpus: Path, out: Path, workers: int,
+                threads: int | None = None) -> dict[str, float]:
     """Run one configuration in this process; return wall seconds and peak RSS in MiB.
 
-    Imports and set-up are not timed; worker start-up is.
+    Imports and set-up are not timed; worker start-up is. ``threads`` limits this process's
+    torch threads (workers always use one).
     """
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     run = (_ours if which == "ours" else _peer)(corpus, out, workers)
     start = time.perf_counter()
     run()
@@ -104,10 +110,13 @@ def measure_one(which: str, corpus: Path, out: Path, workers: int) -> dict[str, 
     return {"seconds": seconds, "rss_self_mib": own, "rss_child_mib": child}
 
 
-def _subprocess(which: str, corpus: Path, workers: int, scratch: Path) -> dict[str, float]:
+def _subprocess(which: str, corpus: Path, workers: int, scratch: Path,
+                threads: int | None = None) -> dict[str, float]:
     out = Path(tempfile.mkdtemp(dir=scratch)) / "out"
     cmd = [sys.executable, __file__, "--one", which, "--workers", str(workers),
            "--corpus", str(corpus), "--out", str(out)]
+    if threads:
+        cmd += ["--threads", str(threads)]
     result = subprocess.run(cmd, check=True, capture_output=True, text=True)
     shutil.rmtree(out.parent)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -121,9 +130,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure_one(args.one, args.corpus, args.out, args.workers)))
+        print(json.dumps(measure_one(args.one, args.corpus, args.out, args.workers,
+                                     args.threads)))
         return
 
     rows = []
@@ -148,6 +159,9 @@ def main() -> None:
                 row["ours_audio_s_per_s"] / row["peer_audio_s_per_s"], 3
             )
             rows.append(row)
+        one_thread = statistics.median(
+            _subprocess("ours", corpus, 1, Path(scratch), threads=1)["seconds"]
+            for _ in range(args.repeats))
     speedup = {
         which: round(rows[0][f"{which}_seconds"] / rows[1][f"{which}_seconds"], 3)
         for which in ("ours", "peer")
@@ -166,6 +180,9 @@ def main() -> None:
         "peer": "diffwave 0.1.7 preprocess.transform: 80-band mel at 22.05 kHz, .spec.npy only",
         "rows": rows,
         "speedup_2_workers_over_1": speedup,
+        "ours_1_worker_1_thread_seconds": round(one_thread, 3),
+        "ours_speedup_2_workers_over_1_worker_1_thread": round(
+            one_thread / rows[1]["ours_seconds"], 3),
     }
     header = ("| workers | vocfw s | vocfw audio s/s | vocfw peak MiB | diffwave s "
               "| diffwave audio s/s | diffwave peak MiB | ratio (vocfw / diffwave) |")
@@ -185,6 +202,10 @@ def main() -> None:
     lines += [
         "",
         f"Two workers over one: vocfw {speedup['ours']}x, diffwave {speedup['peer']}x.",
+        "",
+        f"vocfw with one worker held to one torch thread: {one_thread:.3f} s; two workers "
+        f"over it: {result['ours_speedup_2_workers_over_1_worker_1_thread']}x (a single "
+        "worker otherwise spreads its STFT and mel products over every core).",
         "",
         "Wall time includes starting the worker processes (both fork the timed process; "
         "vocfw builds its mel extractor before forking, so workers inherit it). Peak MiB: max "
