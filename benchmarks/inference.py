@@ -266,7 +266,7 @@ def markdown(info: dict, peers: list[dict], own: list[dict], mem: list[dict],
              peer_name: str = PEERS["diffwave"]) -> str:
     threads = info["torch_threads"]
     lines = [f"Machine: {info['machine']}; {threads} torch threads, torch {info['torch']}, "
-             f"torch.compile off; {ALLOCATORS[info.get('allocator', 'default')]}; "
+             f"torch.compile off; {ALLOCATORS[info['allocator']]}; "
              f"load average {info['load_average'][0]:.1f} before, "
              f"{info.get('load_average_after', [0])[0]:.1f} after (shared machine). Medians of "
              f"the timed runs after one checked warm-up run; RTF = compute s / audio s.", ""]

@@ -13,9 +13,9 @@ natively, with bf16 autocast (emulated bf16 is many times slower and is left out
 
 Each side runs in its own Python process. vocfw's training keeps freed memory for reuse
 (:func:`vocfw.core.host_memory.retain_freed_memory`); the peer is timed as shipped and, for
-comparison, with the same allocator setting. The first ``--warmup``
-steps of each are discarded; the median of the next ``--steps`` is
-reported. Results go to ``benchmarks/results/train.{json,md}``.
+comparison, with the same allocator setting. The first ``--warmup`` steps of each are
+discarded; the median of the next ``--steps`` is reported. Results go to
+``benchmarks/results/train.{json,md}``.
 
 Usage: ``python benchmarks/train.py [--steps 3] [--warmup 1]``
 """

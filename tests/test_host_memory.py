@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import platform
 import subprocess
@@ -17,9 +16,8 @@ from vocfw.core.components import normalise_spec
 from vocfw.core.data.config import DataConfig
 from vocfw.core.host_memory import hugepage_empty
 from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
+from vocfw.core.train import trainer as trainer_module
 from vocfw.core.train.trainer import Trainer
-
-trainer_module = importlib.import_module("vocfw.core.train.trainer")
 
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
                            reason="the allocator settings are glibc's")

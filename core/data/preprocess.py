@@ -194,13 +194,13 @@ def _measure(utts: list[Utterance], data: DataConfig) -> tuple[dict[str, float],
 
 def _extract_missing(
     name: str, utts: list[Utterance], durations: dict[str, float], data: DataConfig,
-    runner: _Runner, device: str,
+    runner: _Runner,
 ) -> list[Skip]:
     """Extract the features of every utterance that lacks one of its two files."""
     out_dir = data.dataset_dir(name)
     todo = [utt for utt in utts if not is_extracted(out_dir, utt.uid)]
     tasks = [
-        ExtractTask(chunk, data.features, out_dir, device)
+        ExtractTask(chunk, data.features, out_dir, runner.device)
         for chunk in _chunks(todo, durations)
     ]
     by_uid = {utt.uid: utt for utt in todo}
@@ -213,7 +213,6 @@ def _extract_missing(
 
 def _process_dataset(
     name: str, source: str | dict, data: DataConfig, registry: Registry, runner: _Runner,
-    device: str,
 ) -> DatasetSummary:
     """Preprocess one dataset (a folder or a corpus spec) into ``{processed_dir}/{name}/``."""
     out_dir = data.dataset_dir(name)
@@ -226,7 +225,7 @@ def _process_dataset(
 
     durations, unusable = _measure(utts, data)
     kept = [utt for utt in utts if utt.uid in durations]
-    failed = _extract_missing(name, kept, durations, data, runner, device)
+    failed = _extract_missing(name, kept, durations, data, runner)
     failed_uids = {skip.uid for skip in failed}
 
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
@@ -277,8 +276,7 @@ def preprocess(
     summary = PreprocessSummary()
     with _runner(num_workers, progress, device, data.features) as runner:
         for name, source in data.datasets.items():
-            summary.datasets[name] = _process_dataset(name, source, data, registry, runner,
-                                                      device)
+            summary.datasets[name] = _process_dataset(name, source, data, registry, runner)
     if progress:
         print(summary.table())
     return summary

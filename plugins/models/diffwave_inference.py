@@ -282,7 +282,7 @@ def _denoise(model: DiffWave, plan: Plan, audio: torch.Tensor, step: torch.Tenso
     skip_bias = model.skip_projection.bias.float() + plan.skip_bias @ skip_projection
     out_weight = model.output_projection.weight[0, :, 0].float()  # (C,)
     state = hugepage_empty(samples + 2 * pad, 2 * channels, dtype=plan.dtype,
-                   device=audio.device).zero_()  # (P + N + P, [residual | skip])
+                           device=audio.device).zero_()  # (P + N + P, [residual | skip])
     for item in range(batch):
         inputs = state[pad:pad + samples, :channels]  # (N, C): relu of the input projection
         direct = inputs if plan.dtype == torch.float32 else None  # else rounded once from fp32
