@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -107,24 +108,30 @@ SIDES = {
 }
 
 
-def run_side(side: str, precision: str, steps: int, warmup: int) -> list[float]:
-    """Per-step samples/s of one side, measured in this process."""
+def run_side(side: str, precision: str, steps: int, warmup: int) -> dict:
+    """Per-step samples/s of one side, measured in this process, and its peak RSS in MiB."""
     if side == "peer-retained":
         retain_freed_memory()
     if side == "ours":
         with tempfile.TemporaryDirectory() as scratch:
-            return ours(Path(scratch), precision, steps, warmup)
-    return peer(precision, steps, warmup)
+            rates = ours(Path(scratch), precision, steps, warmup)
+    else:
+        rates = peer(precision, steps, warmup)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"rates": rates, "peak_mib": round(peak)}
 
 
-def median_in_fresh_process(side: str, precision: str, args: argparse.Namespace) -> float:
-    """Median samples/s of ``side`` run in its own Python process (allocator state included)."""
+def in_fresh_process(side: str, precision: str, args: argparse.Namespace) -> tuple[float, int]:
+    """Median samples/s and peak RSS (MiB) of ``side`` run in its own Python process
+    (allocator state included)."""
     command = [sys.executable, __file__, "--side", side, "--precision", precision,
                "--steps", str(args.steps), "--warmup", str(args.warmup)]
     text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    rates = json.loads(text.strip().splitlines()[-1])
-    print(f"{side}, {precision}: {statistics.median(rates):.0f} samples/s", flush=True)
-    return statistics.median(rates)
+    measured = json.loads(text.strip().splitlines()[-1])
+    rate = statistics.median(measured["rates"])
+    print(f"{side}, {precision}: {rate:.0f} samples/s, peak {measured['peak_mib']} MiB",
+          flush=True)
+    return rate, measured["peak_mib"]
 
 
 def table(result: dict) -> str:
@@ -132,17 +139,21 @@ def table(result: dict) -> str:
     lines = [
         f"Training throughput, DiffWave 30x64 / 80 mels, batch {BATCH} x {CROP} samples, median "
         f"of {result['steps_timed']} steps after {result['warmup_steps']} warm-up, each side in "
-        f"its own process, {result['torch_threads']} threads, on {result['machine']}.",
+        f"its own process, {result['torch_threads']} threads, torch.compile off, on "
+        f"{result['machine']}. Peak MiB: max RSS of the side's process.",
         "",
-        "| dtype | vocfw samples/s | vocfw s/step | diffwave samples/s | diffwave s/step "
-        "| ratio (vocfw / diffwave) | diffwave, memory retained, samples/s | ratio to it |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dtype | vocfw samples/s | vocfw s/step | vocfw peak MiB | diffwave samples/s "
+        "| diffwave s/step | diffwave peak MiB | ratio (vocfw / diffwave) "
+        "| diffwave, memory retained, samples/s | its peak MiB | ratio to it |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['dtype']} | {r['ours_samples_per_s']} | {r['ours_step_s']} "
-            f"| {r['peer_samples_per_s']} | {r['peer_step_s']} | {r['ratio_ours_over_peer']} "
-            f"| {r['peer_retained_samples_per_s']} | {r['ratio_ours_over_peer_retained']} |"
+            f"| {r['ours_peak_mib']} | {r['peer_samples_per_s']} | {r['peer_step_s']} "
+            f"| {r['peer_peak_mib']} | {r['ratio_ours_over_peer']} "
+            f"| {r['peer_retained_samples_per_s']} | {r['peer_retained_peak_mib']} "
+            f"| {r['ratio_ours_over_peer_retained']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -159,20 +170,22 @@ def main() -> None:
         return
     rows = []
     for precision in ("no", "bf16") if native_bf16(torch.device("cpu")) else ("no",):
-        mine, theirs, theirs_retained = (median_in_fresh_process(side, precision, args)
-                                         for side in SIDES)
+        (mine, mine_peak), (theirs, theirs_peak), (theirs_retained, retained_peak) = (
+            in_fresh_process(side, precision, args) for side in SIDES)
         rows.append({
             "dtype": "fp32" if precision == "no" else "bf16 autocast",
             "ours_samples_per_s": round(mine), "peer_samples_per_s": round(theirs),
             "ours_step_s": round(BATCH * CROP / mine, 3),
             "peer_step_s": round(BATCH * CROP / theirs, 3),
             "ratio_ours_over_peer": round(mine / theirs, 3),
+            "ours_peak_mib": mine_peak, "peer_peak_mib": theirs_peak,
+            "peer_retained_peak_mib": retained_peak,
             "peer_retained_samples_per_s": round(theirs_retained),
             "ratio_ours_over_peer_retained": round(mine / theirs_retained, 3),
         })
     result = {
         "benchmark": "train", "machine": describe(), "python": platform.python_version(),
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "compile": False,
         "model": "DiffWave BASE 30x64, 80 mels", "batch": BATCH, "crop_samples": CROP,
         "steps_timed": args.steps, "warmup_steps": args.warmup,
         "ours": "vocfw Trainer.fit: npy data loading, DDPM L1 loss, AdamW, grad norm, accelerate",
