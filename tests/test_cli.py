@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from vocfw.core.testing.processed import tiny_diffwave_spec
 from vocfw.plugins.models.diffwave import DiffWave
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 TOYS = (ROOT / "tests" / "fake_plugins" / "toys.py").read_text(encoding="utf-8")
 
 
@@ -196,39 +194,6 @@ def test_fit_without_name_is_a_clear_error(capsys) -> None:
     code, _, err = run(["fit"], capsys)
     assert code != 0
     assert "--name" in err
-
-
-YAML_BLOCKS = re.findall(r"```yaml\n(.*?)```", README, re.S)
-
-
-def test_readme_has_config_examples() -> None:
-    assert len(YAML_BLOCKS) >= 3
-
-
-@pytest.mark.parametrize("block", YAML_BLOCKS, ids=[b.splitlines()[0] for b in YAML_BLOCKS])
-def test_readme_config_examples_parse(block: str, tmp_path: Path) -> None:
-    named = re.match(r"# (tests/configs/\S+\.yaml)", block)
-    if named:
-        assert (ROOT / named.group(1)).read_text(encoding="utf-8") == block
-    path = tmp_path / "example.yaml"
-    path.write_text(block)
-    parser, _ = build_parser()
-    cfg = parser.parse_args(["fit", "--config", str(path)])
-    init = parser.instantiate(cfg).fit
-    assert init.model.n_mels == init.data.features.n_mels
-    assert init.data.datasets
-
-
-def test_every_hook_is_documented_with_its_exact_signature() -> None:
-    import inspect
-
-    from vocfw.core import hookspecs
-
-    hooks = [name for name in dir(hookspecs) if name.startswith("vocfw_")]
-    assert hooks
-    for name in hooks:
-        signature = inspect.signature(getattr(hookspecs, name))
-        assert f"#### `{name}{signature}`".replace("'", "") in README, name
 
 
 # ------------------------------------------------- each value set once: schemas and links
