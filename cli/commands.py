@@ -17,6 +17,7 @@ from vocfw.core.infer.predict import predict
 from vocfw.core.infer.schedule_search import search_schedule
 from vocfw.core.plugin_listing import plugin_listing, plugin_table
 from vocfw.core.registry import Registry
+from vocfw.core.runs.run_dir import run_path
 
 
 def _options(cfg: Namespace) -> dict:
@@ -44,6 +45,7 @@ def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
         parser.error("fit needs --name NAME: the run is written to {trainer.log_dir}/NAME")
     if cfg.resume_type and not cfg.checkpoint:
         parser.error(f"--resume_type {cfg.resume_type} needs --checkpoint PATH")
+    run_dir = run_path(cfg.trainer.log_dir, cfg.name)
     spec = {"features": cfg.data.features.as_dict(), "model": cfg.model.as_dict(),
             "sampler": cfg.sampler.as_dict()}  # built once, by the trainer, after seeding
     config_text = parser.dump(cfg)
@@ -51,7 +53,6 @@ def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
     for part in ("model", "sampler"):
         del settings[part]
     init = parser.instantiate(settings)
-    run_dir = Path(cfg.trainer.log_dir) / cfg.name
     init.trainer.fit(
         run_dir=run_dir, data=init.data, spec=spec, config_text=config_text,
         resume_type=cfg.resume_type, checkpoint=Path(cfg.checkpoint) if cfg.checkpoint else None,

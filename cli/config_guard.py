@@ -1,10 +1,9 @@
-"""Checks of experiment config files before jsonargparse reads them.
+"""Checks of experiment configs after jsonargparse has parsed them.
 
-jsonargparse imports whatever module a ``class_path`` names while parsing, so the model and
-sampler named in a config file are resolved against the registry first (a file never makes
-Python import a module). The model's mel bands and hop are linked from ``data.features`` and its
-step count from ``sampler``; a config that sets them to something else is refused instead of
-silently overridden.
+The model's mel bands and hop are linked from ``data.features`` and its step count from
+``sampler``; a config that sets them to something else is refused instead of silently
+overridden. (Which classes a config may name is enforced where jsonargparse resolves them:
+see :mod:`vocfw.core.config_safety`.)
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ import yaml
 from jsonargparse import Namespace
 
 from vocfw.cli.parser import LINKS
-from vocfw.core.components import PARTS, SpecError, refuse_nested_classes, resolve_class
-from vocfw.core.registry import Registry
+from vocfw.core.components import SpecError
+from vocfw.core.config_safety import load_yaml
 
 CONFIG_OPTIONS = ("-c", "--config")
 
@@ -30,30 +29,12 @@ def config_files(argv: list[str]) -> list[Path]:
 
 
 def _load(path: Path) -> dict:
+    """A config file's mapping, read within the YAML bounds (``{}`` if it is not one)."""
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        config = load_yaml(path.read_text(encoding="utf-8"), str(path))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}  # jsonargparse reports unreadable files with its own message
     return config if isinstance(config, dict) else {}
-
-
-def check_config_classes(argv: list[str], registry: Registry) -> None:
-    """Refuse config files whose ``model``/``sampler`` name an unregistered class.
-
-    Raises:
-        SpecError: naming the file, the key and the registered classes.
-    """
-    for path in config_files(argv):
-        config = _load(path)
-        for part, kind in PARTS.items():
-            value = config.get(part)
-            where = f"{path}: {part}"
-            if isinstance(value, dict):
-                if "class_path" in value:
-                    resolve_class(kind, value["class_path"], registry, where)
-                refuse_nested_classes(value.get("init_args"), f"{where}.init_args")
-            elif value is not None:
-                resolve_class(kind, value, registry, where)
 
 
 def _explicit_model_values(argv: list[str]) -> dict[str, tuple[Any, str]]:
@@ -71,7 +52,7 @@ def _explicit_model_values(argv: list[str]) -> dict[str, tuple[Any, str]]:
         for key in keys:
             if name in (f"--model.init_args.{key}", f"--model.{key}"):
                 given = value if value else (argv[i + 1] if i + 1 < len(argv) else "")
-                found[key] = (yaml.safe_load(given), "the command line")
+                found[key] = (load_yaml(given, f"{name} on the command line"), "the command line")
     return found
 
 

@@ -7,20 +7,23 @@ import sys
 from typing import Any
 
 import yaml
-from jsonargparse import ArgumentParser, Namespace
+from jsonargparse import ArgumentError, ArgumentParser, Namespace
 
 from vocfw.cli import commands
-from vocfw.cli.config_guard import check_config_classes, check_linked_values
+from vocfw.cli.config_guard import check_linked_values
+from vocfw.cli.parse_errors import describe_error
 from vocfw.cli.parser import build_parser, parse
+from vocfw.core.config_safety import registered_imports_only
 from vocfw.core.registry import Registry, build_registry
 from vocfw.core.train.loop import TrainingDivergedError
 
 # Errors that describe bad input or state (OSError: unreadable or unwritable files, a full
-# disk); shown as one message line, not a traceback.
+# disk); shown as one message line, not a traceback, exiting with 1 (a command line the parser
+# refuses exits with 2).
 USER_ERRORS = (ValueError, KeyError, OSError, TrainingDivergedError)
 EXPERIMENTS = ("preprocess", "fit")
 
-LIST_OPTIONS = ("--datasets",)
+LIST_OPTIONS = ("--datasets", "--metrics")
 
 
 def gather_list_options(argv: list[str]) -> list[str]:
@@ -79,14 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     parser, experiments = build_parser(registry)
     command = argv[0] if argv else ""
     try:
-        check_config_classes(argv, registry)
-        cfg = parse(parser, experiments, argv)
-        if command in EXPERIMENTS:
-            check_linked_values(argv, cfg[command])
-        return dispatch(cfg, experiments, registry)
-    except USER_ERRORS as exc:
-        print(f"vocfw {command}: error: {exc}", file=sys.stderr)
-        return 1
+        with registered_imports_only(registry):
+            cfg = parse(parser, experiments, argv)
+            if command in EXPERIMENTS:
+                check_linked_values(argv, cfg[command])
+            return dispatch(cfg, experiments, registry)
+    except (ArgumentError, *USER_ERRORS) as exc:
+        prog = f"vocfw {command}".rstrip()
+        print(f"{prog}: error: {describe_error(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, ArgumentError) else 1
 
 
 def dispatch(cfg: Namespace, experiments: dict[str, ArgumentParser], registry: Registry) -> int:

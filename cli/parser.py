@@ -1,7 +1,9 @@
 """The command-line parser, built by jsonargparse from the plugins' and engines' signatures.
 
 The registry is built before the parser so that every plugin class is imported and can be
-named in a config by its short class name (``DiffWave``, ``DDPM``).
+named in a config by its short class name (``DiffWave``, ``DDPM``). Every YAML jsonargparse
+reads is held to the bounds of :mod:`vocfw.core.config_safety`, and options are never
+abbreviated (``--conf`` is not ``--config``).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from argparse import SUPPRESS
 from collections.abc import Callable
 from typing import Any, Literal
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace, set_parsing_settings
+from jsonargparse import ArgumentParser, Namespace, set_parsing_settings
 
 from vocfw.cli.demo import demo
+from vocfw.cli.parse_errors import ConfigFileAction
 from vocfw.core import __version__
+from vocfw.core.config_safety import bound_config_yaml
 from vocfw.core.data.config import DataConfig
 from vocfw.core.evaluate.score import evaluate
 from vocfw.core.infer.predict import predict
@@ -36,10 +40,14 @@ PARSER_KEYS = {"help", "config", "print_config"}
 # A section one command only carries for another (``accept_sections_of``) is kept as parsed
 # values: a class named there is never imported or instantiated by the command that ignores it.
 set_parsing_settings(instantiate_subclass_spec_in_any=False)
+bound_config_yaml()
 
 
 def _new_parser(description: str) -> ArgumentParser:
-    return ArgumentParser(description=description, exit_on_error=True, env_prefix="VOCFW")
+    """A parser that raises its errors (``vocfw`` prints them as one line) and takes no
+    abbreviated option (``--conf`` is not ``--config``)."""
+    return ArgumentParser(description=description, exit_on_error=False, allow_abbrev=False,
+                          env_prefix="VOCFW")
 
 
 def bare_flags(parser: ArgumentParser) -> ArgumentParser:
@@ -53,7 +61,7 @@ def bare_flags(parser: ArgumentParser) -> ArgumentParser:
 
 def _experiment_base(description: str) -> ArgumentParser:
     parser = _new_parser(description)
-    parser.add_argument("-c", "--config", action=ActionConfigFile, help="experiment config file")
+    parser.add_argument("-c", "--config", action=ConfigFileAction, help="experiment config file")
     parser.add_class_arguments(DataConfig, "data")
     return parser
 
@@ -123,7 +131,7 @@ def function_parser(
 ) -> ArgumentParser:
     """A subcommand whose options are one function's documented parameters (but ``skip``)."""
     parser = _new_parser(description)
-    parser.add_argument("-c", "--config", action=ActionConfigFile, help="options file")
+    parser.add_argument("-c", "--config", action=ConfigFileAction, help="options file")
     parser.add_function_arguments(function, as_group=False, skip=skip)
     return bare_flags(parser)
 

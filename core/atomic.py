@@ -4,6 +4,9 @@ Each writer writes a temporary file in the target folder and renames it over the
 process killed mid-write never leaves a half-written file under the final name. The result gets
 the permissions an ordinary ``open`` would give (0666 for files, 0777 for folders, less the
 process umask). A failed write raises :class:`WriteError` naming the target.
+
+Temporary names are ``.tmp-`` and eight characters of ``[a-z0-9_]`` (``tempfile``'s), files
+keeping the target's suffix; :func:`remove_stale_temporaries` removes only names of that form.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import numpy as np
 import soundfile as sf
 
 TMP_PREFIX = ".tmp-"
-# mkdtemp's names: the prefix and eight characters of [a-z0-9_]
+# tempfile's names: the prefix and eight characters of [a-z0-9_]; files add the target's suffix
 TMP_DIR_RE = re.compile(rf"^{re.escape(TMP_PREFIX)}[a-z0-9_]{{8}}$")
+TMP_FILE_RE = re.compile(rf"^{re.escape(TMP_PREFIX)}[a-z0-9_]{{8}}(\.[^.]+)?$")
 
 
 class WriteError(OSError):
@@ -154,19 +158,28 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
-def remove_stale_folders(folder: Path | str) -> list[Path]:
-    """Delete the temporary folders :func:`atomic_dir` left in ``folder`` when killed.
+def is_temporary(path: Path) -> bool:
+    """``path`` is named as a temporary of :func:`atomic_dir` (folders) or :func:`atomic_path`."""
+    return (TMP_DIR_RE if path.is_dir() else TMP_FILE_RE).match(path.name) is not None
 
-    Only folders named exactly as :func:`atomic_dir` names them are removed; call this only
-    where no other save into ``folder`` can be in progress.
+
+def remove_stale_temporaries(folder: Path | str) -> list[Path]:
+    """Delete the temporary files and folders a killed write left in ``folder``.
+
+    Only names exactly as :func:`atomic_path` and :func:`atomic_dir` make them are removed
+    (a user's ``.tmp-notes.txt`` is kept); call this only where no other write into ``folder``
+    can be in progress.
 
     Returns:
-        The folders removed.
+        The paths removed.
     """
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = [p for p in folder.iterdir() if p.is_dir() and TMP_DIR_RE.match(p.name)]
+    stale = sorted(path for path in folder.iterdir() if is_temporary(path))
     for path in stale:
-        shutil.rmtree(path)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
     return stale

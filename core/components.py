@@ -4,6 +4,8 @@ A spec is what a config holds for a part: ``{"class_path": ..., "init_args": {..
 model and sampler, a mapping of :class:`MelConfig` fields for the features. Specs are stored
 in every run directory and checkpoint, and parts are rebuilt from them with jsonargparse, the
 same machinery that parses configs: no pickled objects, nothing that runs code from disk.
+Before anything is built, the model's and sampler's arguments are checked against the sizes
+their classes allow (see :mod:`vocfw.core.bounds`).
 
 Every class path is resolved against the plugin registry before jsonargparse sees it: only
 classes already registered (by short name or one of their import paths) are accepted, so a
@@ -19,6 +21,8 @@ from typing import Any
 from jsonargparse import ArgumentParser, Namespace
 
 from vocfw.core.audio.mel import MelConfig
+from vocfw.core.bounds import size_limit_excess
+from vocfw.core.errors import VocfwError
 from vocfw.core.model import Vocoder
 from vocfw.core.registry import Registry, build_registry
 from vocfw.core.sampler import Sampler
@@ -27,8 +31,9 @@ PARTS = {"model": "models", "sampler": "samplers"}
 CLASS_KEYS = {"class_path", "init_args"}
 
 
-class SpecError(ValueError):
-    """A component spec is malformed or names a class that is not registered."""
+class SpecError(VocfwError, ValueError):
+    """A component spec is malformed, names a class that is not registered, or asks for sizes
+    beyond its classes' limits."""
 
 
 @dataclass
@@ -97,7 +102,8 @@ def refuse_nested_classes(value: Any, where: str) -> None:
             refuse_nested_classes(item, f"{where}[{index}]")
 
 
-def _class_spec(part: str, value: Any, registry: Registry, where: str) -> dict:
+def _class_spec(part: str, value: Any, registry: Registry, where: str) -> tuple[type, dict]:
+    """The registered class a part names and the part with that class's canonical path."""
     if not isinstance(value, dict) or "class_path" not in value or set(value) - CLASS_KEYS:
         raise SpecError(
             f"{where}: {part}: expected a mapping with class_path (and optionally init_args), "
@@ -109,7 +115,7 @@ def _class_spec(part: str, value: Any, registry: Registry, where: str) -> dict:
         raise SpecError(f"{where}: {part}.init_args must be a mapping, got "
                         f"{type(init_args).__name__}")
     refuse_nested_classes(init_args, f"{where}: {part}.init_args")
-    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
+    return cls, {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
 
 
 def checked_spec(
@@ -125,6 +131,11 @@ def checked_spec(
     Raises:
         SpecError: a part is missing or not a mapping, or a class is not registered.
     """
+    return _checked(spec, where, registry)[0]
+
+
+def _checked(spec: Any, where: str, registry: Registry | None) -> tuple[dict, dict[str, type]]:
+    """:func:`checked_spec` and the registered class of each part (``model``, ``sampler``)."""
     if not isinstance(spec, dict):
         raise SpecError(f"{where}: expected a mapping with features, model and sampler, got "
                         f"{type(spec).__name__}")
@@ -138,7 +149,15 @@ def checked_spec(
                         f"{type(features).__name__}")
     registry = registry or build_registry()
     parts = {part: _class_spec(part, spec[part], registry, where) for part in PARTS}
-    return {"features": features, **parts}
+    checked = {part: value for part, (_, value) in parts.items()}
+    return {"features": features, **checked}, {part: cls for part, (cls, _) in parts.items()}
+
+
+def _check_sizes(cls: type, part: str, normal: dict, where: str) -> None:
+    """Raise :class:`SpecError` when a parsed part asks for more than ``cls``'s size limits."""
+    excess = size_limit_excess(cls, normal.get("init_args") or {})
+    if excess is not None:
+        raise SpecError(f"{where}: {part}.init_args.{excess}")
 
 
 def _parser(parts: tuple[str, ...] = ("features", *PARTS)) -> ArgumentParser:
@@ -194,7 +213,8 @@ def normalise_spec(spec: dict, where: str = "component spec") -> dict:
 
     Raises:
         SpecError: an unregistered class, a malformed spec, an unknown argument or value
-            (with jsonargparse's message), or a model and sampler with different step counts.
+            (with jsonargparse's message), sizes beyond a class's limits, or a model and
+            sampler with different step counts.
     """
     return _normalised(spec, where)[2]
 
@@ -202,8 +222,11 @@ def normalise_spec(spec: dict, where: str = "component spec") -> dict:
 def _normalised(spec: dict, where: str) -> tuple[ArgumentParser, Namespace, dict]:
     """The parser, the parsed spec and its plain normalised form (see :func:`normalise_spec`)."""
     parts = ("features", *PARTS)
-    parser, cfg = _parse(checked_spec(spec, where), where, parts)
+    checked, classes = _checked(spec, where, None)
+    parser, cfg = _parse(checked, where, parts)
     normal = _plain({part: cfg[part] for part in parts})
+    for part, cls in classes.items():
+        _check_sizes(cls, part, normal[part], where)
     check_shared_steps(normal["model"], normal["sampler"], where)
     return parser, cfg, normal
 
@@ -259,12 +282,13 @@ def build_sampler(components: Components, sampler: dict, where: str) -> Sampler:
         where: the source named in errors.
 
     Raises:
-        SpecError: an unregistered class, bad arguments, a step count other than the model's,
-            or a sampler that cannot drive the model.
+        SpecError: an unregistered class, bad arguments, sizes beyond its limits, a step
+            count other than the model's, or a sampler that cannot drive the model.
     """
-    checked = checked_spec({**components.spec, "sampler": sampler}, where)
+    checked, classes = _checked({**components.spec, "sampler": sampler}, where, None)
     parser, cfg = _parse(checked, where, ("sampler",))
     normal = _plain(cfg["sampler"])
+    _check_sizes(classes["sampler"], "sampler", normal, where)
     check_shared_steps(components.spec["model"], normal, where)
     sampler = _instantiate(parser, cfg, where).sampler
     pair_up(components.features, components.model, sampler, where)

@@ -25,7 +25,12 @@ class Converter:
         direction: ``import`` (outside format -> vocfw run directory) or ``export``
             (vocfw run or checkpoint -> outside format).
         function: does the conversion and returns the path it wrote; its parameters are
-            typed and documented, since they become the subcommand's options.
+            typed and documented, since they become the subcommand's options. An export
+            refuses an existing output unless its ``overwrite`` parameter is true, and never
+            writes into a run's checkpoint folders
+            (:func:`vocfw.core.runs.convert_toolkit.export_target` does both); an import
+            checks the sizes a checkpoint declares before reading its tensors
+            (:func:`vocfw.core.runs.convert_toolkit.check_architecture`).
         help: one line for ``vocfw convert --help``.
     """
 

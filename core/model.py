@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-TimeInput = Literal["step", "noise_level"]
+TimeInput = Literal["step", "noise_level", "flow_time"]
 
 
 class Vocoder(nn.Module, abc.ABC):
@@ -32,7 +32,9 @@ class Vocoder(nn.Module, abc.ABC):
     time_input: ClassVar[TimeInput] = "step"
     """``"step"``: an integer or fractional index into the training schedule (DiffWave);
     ``"noise_level"``: the continuous noise scale sqrt(alpha_bar) in (0, 1] of the noisy
-    input, independent of any schedule (WaveGrad)."""
+    input, independent of any schedule (WaveGrad); ``"flow_time"``: the continuous time t in
+    [0, 1] of a flow from noise (t = 0) to data (t = 1), for which :meth:`denoise` returns the
+    flow's velocity instead of the noise (FrameWave with FlowMatching)."""
 
     def check_mel(self, mel: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``mel`` is (B, n_mels, T), naming the shape found."""
@@ -59,16 +61,17 @@ class Vocoder(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def denoise(self, audio: torch.Tensor, time: torch.Tensor, condition: Any) -> torch.Tensor:
-        """Predict the noise in ``audio``.
+        """Predict the noise in ``audio`` (or, for ``"flow_time"`` models, the velocity).
 
         Args:
             audio: (B, N) noisy waveform, N = T * hop_length.
             time: (B,) or (1,) position in the diffusion process, of the kind
-                :attr:`time_input` names: steps (integer or fractional) or noise levels.
+                :attr:`time_input` names: steps (integer or fractional), noise levels or flow
+                times.
             condition: what :meth:`condition` returned for the matching mel.
 
         Returns:
-            (B, N) predicted noise.
+            (B, N) predicted noise (velocity for a ``"flow_time"`` model).
         """
 
     def forward(self, audio: torch.Tensor, time: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:

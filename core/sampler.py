@@ -150,8 +150,17 @@ def time_for(model: Vocoder, step: torch.Tensor, noise_level: torch.Tensor) -> t
 
     Returns:
         ``step`` or ``noise_level``.
+
+    Raises:
+        ValueError: the model takes a ``"flow_time"``, which no diffusion step or noise level
+            stands for (such a model is driven by a flow sampler, and refused by the others
+            through :meth:`Sampler.model_incompatibility`).
     """
-    return noise_level if network_of(model).time_input == "noise_level" else step
+    kind = network_of(model).time_input
+    if kind == "flow_time":
+        raise ValueError(f"{type(network_of(model)).__name__} takes a flow time, not a "
+                         f"diffusion step or noise level")
+    return noise_level if kind == "noise_level" else step
 
 
 def network_of(model: torch.nn.Module) -> Vocoder:

@@ -175,8 +175,8 @@ def test_resume_redoes_only_missing_work(corpus: Path, tmp_path: Path) -> None:
     (out / "mels" / "s2.npy").unlink()
     (out / "audios" / "s2.npy").unlink()
     (out / "train.json").unlink()
-    (out / "mels" / ".tmp-abc123.npy").write_bytes(b"partial")
-    (out / ".tmp-xyz.json").write_text("[")
+    (out / "mels" / ".tmp-abc12345.npy").write_bytes(b"partial")
+    (out / ".tmp-xyz_0001.json").write_text("[")
     before = snapshot(tmp_path / "out")
 
     preprocess(data, registry(), progress=False)

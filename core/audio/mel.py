@@ -24,7 +24,17 @@ import torch
 import torchaudio
 from torch import nn
 
+from vocfw.core.errors import VocfwError
+
 LOG_FLOOR = 1e-5
+FEATURE_LIMITS = {"sample_rate": 192_000, "n_fft": 16_384, "hop_length": 4_096, "n_mels": 512}
+"""The largest value of each feature size, so that no stored setting can ask for more than a
+16,384-sample window and a filter bank of 512 x 8,193 values (``win_length`` is bounded by
+``n_fft``, ``f_max`` by ``sample_rate``)."""
+
+
+class FeatureError(VocfwError, ValueError):
+    """Feature settings no extractor can use; the message names the setting."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,11 @@ class MelConfig:
         f_max: highest mel-filter frequency in Hz (``None``: sample_rate / 2).
         style: ``recipe`` (natural-log Slaney mel) or ``lmnt`` (lmnt-com/diffwave's [0, 1]
             dB-scaled HTK mel).
+
+    Raises:
+        FeatureError: a size not positive or above :data:`FEATURE_LIMITS`, a window longer
+            than the FFT, an odd recipe padding, or frequencies outside
+            ``0 <= f_min < f_max <= sample_rate / 2``.
     """
 
     sample_rate: int = 24000
@@ -54,19 +69,23 @@ class MelConfig:
 
     def __post_init__(self) -> None:
         for key in ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels"):
-            if getattr(self, key) <= 0:
-                raise ValueError(f"features.{key} must be positive, got {getattr(self, key)}")
+            value = getattr(self, key)
+            if value <= 0:
+                raise FeatureError(f"features.{key} must be positive, got {value}")
+            if value > FEATURE_LIMITS.get(key, value):
+                raise FeatureError(f"features.{key} must be at most {FEATURE_LIMITS[key]:,}, "
+                                   f"got {value:,}")
         if self.win_length > self.n_fft:
-            raise ValueError(
+            raise FeatureError(
                 f"features.win_length ({self.win_length}) must not exceed n_fft ({self.n_fft})"
             )
         if self.style == "recipe" and (self.n_fft - self.hop_length) % 2:
-            raise ValueError("features: n_fft - hop_length must be even for the recipe padding")
+            raise FeatureError("features: n_fft - hop_length must be even for the recipe padding")
         top = self.sample_rate / 2
-        if self.f_max is not None and not (self.f_min < self.f_max <= top):
-            raise ValueError(
-                f"features.f_max must lie in (f_min, sample_rate / 2] = ({self.f_min}, {top}], "
-                f"got {self.f_max}"
+        if not 0 <= self.f_min < (top if self.f_max is None else self.f_max) <= top:
+            raise FeatureError(
+                f"features.f_min and f_max must satisfy 0 <= f_min < f_max <= sample_rate / 2 "
+                f"= {top}, got f_min={self.f_min}, f_max={self.f_max}"
             )
 
     @classmethod

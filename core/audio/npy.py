@@ -1,5 +1,5 @@
-"""Reading ``.npy`` arrays (mels, waveforms) from disk: never pickles, and a malformed file is
-one named error."""
+"""Reading ``.npy`` arrays (mels, waveforms) from disk: never pickles, only regular files (a
+named pipe or a link loop is refused unopened), and a malformed file is one named error."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from vocfw.core.audio.io import file_problem
 from vocfw.core.errors import VocfwError
 
 REAL_KINDS = "fiu"  # numpy dtype kinds of real numbers: float, signed and unsigned int
@@ -32,9 +33,13 @@ def read_npy(path: Path | str, mmap_mode: Literal["r"] | None = None) -> np.ndar
         The array.
 
     Raises:
-        NpyError: the file cannot be read or parsed as ``.npy``, or its dtype is not real
-            numbers (string, object, bool, complex or record arrays are refused).
+        NpyError: not a regular file (not opened then), the file cannot be read or parsed as
+            ``.npy``, or its dtype is not real numbers (string, object, bool, complex or record
+            arrays are refused).
     """
+    problem = file_problem(path)
+    if problem is not None:
+        raise NpyError(path, problem)
     try:
         array = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except Exception as exc:  # the header parser raises many types on malformed input

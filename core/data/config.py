@@ -9,9 +9,14 @@ from typing import Any
 
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.corpus import Corpus
+from vocfw.core.errors import VocfwError
 from vocfw.core.registry import Registry
 
 CORPUS_KEYS = {"class_path", "init_args"}
+
+
+class CorpusOverlapError(VocfwError, ValueError):
+    """Preprocessing would write into a corpus folder, or into a folder holding one."""
 
 
 @dataclass
@@ -53,6 +58,45 @@ class DataConfig:
     def dataset_dir(self, dataset: str) -> Path:
         """``{processed_dir}/{dataset}``."""
         return Path(self.processed_dir) / dataset
+
+    def check_outputs_outside_corpora(self) -> None:
+        """Refuse output folders that would write into a corpus or over one.
+
+        Each ``{processed_dir}/{dataset}`` must lie outside every corpus folder, and no corpus
+        folder may lie inside one of them (preprocessing writes ``mels/``, ``audios/`` and the
+        split files there and removes its own leftovers).
+
+        Raises:
+            CorpusOverlapError: naming the option, the output folder and the corpus folder.
+        """
+        roots = {name: corpus_root(value) for name, value in self.datasets.items()}
+        for name in self.datasets:
+            out = self.dataset_dir(name)
+            for other, root in roots.items():
+                if _within(out, root):
+                    raise CorpusOverlapError(
+                        f"data.processed_dir: {self.processed_dir} puts the output of dataset "
+                        f"{name!r} ({out}) inside the corpus folder {root} of "
+                        f"data.datasets.{other}; corpora are only read: choose a "
+                        f"processed_dir outside every corpus folder"
+                    )
+                if _within(root, out):
+                    raise CorpusOverlapError(
+                        f"data.datasets.{other}: the corpus folder {root} lies inside {out}, "
+                        f"where preprocessing writes dataset {name!r}; move the corpus or "
+                        f"choose another data.processed_dir"
+                    )
+
+
+def _within(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or lies below it (symbolic links followed)."""
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def corpus_root(value: str | dict[str, Any]) -> Path:
+    """The corpus folder of one (checked) ``data.datasets`` entry."""
+    return Path(value if isinstance(value, str) else value["init_args"]["root"])
 
 
 def _check_dataset_entry(name: str, value: Any) -> None:

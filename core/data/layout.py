@@ -15,11 +15,10 @@ A ``feature`` folder for ``predict`` has the same ``mels/`` and (optionally) ``a
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-from vocfw.core.atomic import TMP_PREFIX, json_text, write_text_if_changed
+from vocfw.core.atomic import json_text, remove_stale_temporaries, write_text_if_changed
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.corpus import uid_problem
 from vocfw.core.errors import MetadataError, VocfwError
@@ -60,14 +59,11 @@ def has_feature_files(folder: Path) -> bool:
     return any(any((folder / sub).glob("*.npy")) for sub in (MELS_DIR, AUDIOS_DIR))
 
 
-def remove_stale_temporaries(folder: Path) -> None:
-    """Delete ``.tmp-*`` files a killed run left in the dataset folder and its feature folders."""
+def remove_leftovers(folder: Path) -> None:
+    """Delete the temporaries of killed writes in the dataset folder and its feature folders
+    (only vocfw's own temporary names, see :func:`vocfw.core.atomic.remove_stale_temporaries`)."""
     for sub in (folder, folder / MELS_DIR, folder / AUDIOS_DIR):
-        for stale in sub.glob(f"{TMP_PREFIX}*") if sub.is_dir() else ():
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            else:
-                stale.unlink()
+        remove_stale_temporaries(sub)
 
 
 def preprocess_hint(folder: Path) -> str:

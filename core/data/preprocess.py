@@ -35,7 +35,7 @@ from vocfw.core.data.layout import (
     feature_differences,
     has_feature_files,
     is_extracted,
-    remove_stale_temporaries,
+    remove_leftovers,
     write_features,
 )
 from vocfw.core.data.metadata import record, write_metadata
@@ -220,7 +220,7 @@ def _process_dataset(
     utts = corpus.utterances()
     _check_unique(utts, name, corpus.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out_dir)
+    remove_leftovers(out_dir)
     _check_features(out_dir, data.features)
 
     durations, unusable = _measure(utts, data)
@@ -270,9 +270,12 @@ def preprocess(
         vocfw.core.corpus.CorpusLayoutError: a corpus folder is not laid out as documented.
         FeaturesMismatchError: a dataset folder already holds features made with other
             settings.
+        vocfw.core.data.config.CorpusOverlapError: a dataset's output folder would lie in a
+            corpus folder, or hold one.
         KeyError: a dataset name matches no registered corpus.
         ValueError: a corpus loader yielded the same uid twice.
     """
+    data.check_outputs_outside_corpora()
     summary = PreprocessSummary()
     with _runner(num_workers, progress, device, data.features) as runner:
         for name, source in data.datasets.items():

@@ -26,6 +26,7 @@ from vocfw.core.atomic import atomic_path, write_text
 MEL_BANDS = 80
 MEL_HOP_SECONDS = 0.01
 MEL_RANGE_DB = 80.0
+MEL_BLOCK_FRAMES = 3000  # frames of a mel image analysed at once (30 s)
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,23 @@ class ReportRow:
 
 
 def _log_mel(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(L,) -> (MEL_BANDS, T) mel power in dB (0 dB: a full-scale sine's level)."""
+    """(L,) -> (MEL_BANDS, T) mel power in dB (0 dB: a full-scale sine's level), T = 1 + L // hop.
+
+    librosa's centred mel spectrogram (zero padding of half an FFT at both ends), computed
+    ``MEL_BLOCK_FRAMES`` frames at a time so that its memory does not grow with the length.
+    """
     hop = max(1, round(MEL_HOP_SECONDS * sample_rate))
-    mel = librosa.feature.melspectrogram(y=np.asarray(audio, dtype=np.float32), sr=sample_rate,
-                                         n_fft=4 * hop, hop_length=hop, n_mels=MEL_BANDS)
-    return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
+    n_fft = 4 * hop
+    padded = np.pad(np.asarray(audio, dtype=np.float32), n_fft // 2)
+    frames = 1 + len(audio) // hop
+    blocks = []
+    for start in range(0, frames, MEL_BLOCK_FRAMES):
+        stop = min(start + MEL_BLOCK_FRAMES, frames)
+        mel = librosa.feature.melspectrogram(
+            y=padded[start * hop:(stop - 1) * hop + n_fft], sr=sample_rate, n_fft=n_fft,
+            hop_length=hop, n_mels=MEL_BANDS, center=False)  # (MEL_BANDS, stop - start)
+        blocks.append(librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None))
+    return np.concatenate(blocks, axis=1)
 
 
 def write_mel_images(

@@ -3,12 +3,16 @@
 Files are paired by path relative to their folder, sub-folders included (``generated/x.wav``
 with ``reference/x.wav``, ``generated/spk/y.wav`` with ``reference/spk/y.wav``), both loaded at
 one rate (the reference's own, or ``sample_rate``) and cut to the shorter length. Per file the
-metrics of :mod:`vocfw.core.evaluate.metrics` and :mod:`vocfw.core.evaluate.mcd` are computed,
-and DNSMOS of the generated audio (:mod:`vocfw.core.evaluate.mos`) when the mos extra is
-installed; a metric that fails is NaN with a note. Writes ``metrics.csv`` (one row per file),
-``summary.json`` (means with NaNs dropped, counts, unpaired and unreadable files) and
-``report.html`` (with the scored audio and mel images in ``report_files/``) into the output
-folder.
+chosen metrics of :mod:`vocfw.core.evaluate.metrics` and :mod:`vocfw.core.evaluate.mcd` are
+computed, and DNSMOS of the generated audio (:mod:`vocfw.core.evaluate.mos`) when the mos extra
+is installed, in windows of at most 30 s (:mod:`vocfw.core.evaluate.pair`); a metric that fails
+is NaN with a note. Writes ``metrics.csv`` (one row per file), ``summary.json`` (means with NaNs
+dropped, counts, unpaired and unreadable files) and ``report.html`` (with the scored audio and
+mel images in ``report_files/``) into the output folder, first deleting the temporaries a killed
+evaluate left there.
+
+Memory: the pair being scored (4 bytes per sample each, as float32) plus the work of one 30 s
+window; files that are not regular files (link loops, named pipes) are reported, never opened.
 """
 
 from __future__ import annotations
@@ -16,31 +20,25 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable
+import os
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from vocfw.core.atomic import write_json, write_text, write_wav
+from vocfw.core.atomic import remove_stale_temporaries, write_json, write_text, write_wav
 from vocfw.core.audio.io import AudioError, audio_info, list_audio_files, load_audio
 from vocfw.core.corpus import SkippedItem
-from vocfw.core.evaluate import mcd, metrics, mos
+from vocfw.core.evaluate import mos
+from vocfw.core.evaluate.pair import METRICS as METRICS  # re-exported: the default columns
+from vocfw.core.evaluate.pair import EvaluateError, chosen_metrics, score_pair
 from vocfw.core.evaluate.report_html import ReportRow, write_mel_images, write_report
 
-METRICS = ("pesq", "stoi", "estoi", "mstft", "mcd", "f0_rmse", "vuv_f1", "mel_l1")
 IDEAL = {"pesq": 4.64, "stoi": 1.0, "estoi": 1.0, "mstft": 0.0, "mcd": 0.0, "f0_rmse": 0.0,
          "vuv_f1": 1.0, "mel_l1": 0.0, **dict.fromkeys(mos.METRICS, 5.0)}
 HIGHER_IS_BETTER = frozenset({"pesq", "stoi", "estoi", "vuv_f1", *mos.METRICS})
 REPORT_PAGE = "report.html"
 REPORT_FILES = "report_files"
-
-
-def metric_names() -> tuple[str, ...]:
-    """The metrics computed here: :data:`METRICS`, then DNSMOS's when the mos extra is
-    installed."""
-    return METRICS + mos.METRICS if mos.available() else METRICS
 
 
 @dataclass
@@ -93,55 +91,11 @@ class EvaluateSummary:
             if names:
                 lines.append(f"{len(names)} {side} files unpaired: {', '.join(names[:5])}"
                              + (" ..." if len(names) > 5 else ""))
-        if mos.METRICS[0] not in self.means:
+        if not mos.available():
             lines.append(mos.INSTALL_HINT)
         lines.append(f"{self.files} files scored -> {self.output}")
         lines.append(f"report: {self.report}")
         return "\n".join(lines)
-
-
-def score_pair(
-    reference: np.ndarray, generated: np.ndarray, sample_rate: int
-) -> tuple[dict[str, float], list[str]]:
-    """Every metric for one pair of equally long waveforms.
-
-    Args:
-        reference: (L,) reference waveform.
-        generated: (L,) generated waveform.
-        sample_rate: rate of both.
-
-    Returns:
-        metric -> value (NaN where it failed) and one note per failure.
-    """
-    scores: dict[str, float] = {}
-    notes: list[str] = []
-
-    def record(name: str, compute: Callable[[], float]) -> None:
-        try:
-            scores[name] = compute()
-        except Exception as exc:  # third-party metrics raise many error types
-            scores[name] = math.nan
-            notes.append(f"{name}: {exc}")
-
-    record("pesq", lambda: metrics.pesq_wb(reference, generated, sample_rate))
-    record("stoi", lambda: metrics.stoi(reference, generated, sample_rate))
-    record("estoi", lambda: metrics.estoi(reference, generated, sample_rate))
-    record("mstft", lambda: metrics.mstft_distance(reference, generated))
-    record("mcd", lambda: mcd.mel_cepstral_distortion(reference, generated, sample_rate))
-
-    @cache
-    def tracks() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """(F0, voicing) of the reference and of the generated waveform, computed once."""
-        return tuple(metrics.pitch_track(audio, sample_rate) for audio in (reference, generated))
-
-    record("f0_rmse", lambda: metrics.f0_rmse(*tracks()))
-    record("vuv_f1", lambda: metrics.vuv_f1(tracks()[0][1], tracks()[1][1]))
-    record("mel_l1", lambda: metrics.log_mel_l1(reference, generated, sample_rate))
-    if mos.available():
-        scores_mos = cache(lambda: mos.dnsmos(generated, sample_rate))
-        for name in mos.METRICS:
-            record(name, lambda name=name: scores_mos()[name])
-    return scores, notes
 
 
 def _csv(rows: list[dict], columns: tuple[str, ...]) -> str:
@@ -167,48 +121,28 @@ def _report_row(output: Path, name: str, reference: np.ndarray, generated: np.nd
 
 
 def _relative_names(folder: Path) -> set[str]:
-    """The audio files under ``folder``, as POSIX paths relative to it."""
+    """The audio files under ``folder``, as POSIX paths relative to it (temporaries of killed
+    writes left out)."""
     return {path.relative_to(folder).as_posix() for path in list_audio_files(folder, True)}
 
 
-def evaluate(
-    reference: Path,
-    generated: Path,
-    output: Path | None = None,
-    sample_rate: int | None = None,
-) -> EvaluateSummary:
-    """Score every generated file against the reference file of the same name.
+def remove_leftovers(output: Path) -> None:
+    """Delete the temporaries a killed evaluate left in ``output`` and under its
+    ``report_files/`` (only vocfw's own temporary names, see
+    :func:`vocfw.core.atomic.remove_stale_temporaries`)."""
+    remove_stale_temporaries(output)
+    for folder, _, _ in os.walk(output / REPORT_FILES):
+        remove_stale_temporaries(folder)
 
-    Args:
-        reference: folder of reference audio (for example ``result/gt``).
-        generated: folder of generated audio (for example ``result/pred``).
-        output: where ``metrics.csv``, ``summary.json``, ``report.html`` and
-            ``report_files/`` go (default: ``eval`` beside ``generated``, for example
-            ``result/eval``).
-        sample_rate: rate both are loaded at (default: each reference file's own rate).
+
+def _score_pairs(reference: Path, generated: Path, pairs: list[str], output: Path,
+                 sample_rate: int | None, columns: tuple[str, ...],
+                 summary: EvaluateSummary) -> tuple[list[dict], list[ReportRow]]:
+    """Score each pair and write its report files; unreadable pairs go to ``summary.failed``.
 
     Returns:
-        The summary (also printed as a table).
-
-    Raises:
-        ValueError: a folder does not exist, no file pairs up, or no pair could be read (then
-            nothing is written).
+        The ``metrics.csv`` rows and the report rows of the pairs scored.
     """
-    reference, generated = Path(reference), Path(generated)
-    for folder in (reference, generated):
-        if not folder.is_dir():
-            raise ValueError(f"evaluate: {folder} is not a folder")
-    output = Path(output) if output is not None else generated.parent / "eval"
-    ref_names, gen_names = _relative_names(reference), _relative_names(generated)
-    pairs = sorted(ref_names & gen_names)
-    if not pairs:
-        raise ValueError(
-            f"evaluate: no file of {generated} ({len(gen_names)} audio files) has a reference of "
-            f"the same name in {reference} ({len(ref_names)} audio files)"
-        )
-    summary = EvaluateSummary(output, unpaired_reference=sorted(ref_names - gen_names),
-                              unpaired_generated=sorted(gen_names - ref_names))
-    columns = metric_names()
     rows, report_rows = [], []
     for name in pairs:
         try:
@@ -219,14 +153,62 @@ def evaluate(
             summary.failed.append(SkippedItem(exc.path, exc.reason))
             continue
         length = min(ref.size, gen.size)
-        scores, notes = score_pair(ref[:length], gen[:length], rate)
+        scores, notes = score_pair(ref[:length], gen[:length], rate, columns)
         rows.append({"file": name, "sample_rate": rate, "seconds": round(length / rate, 4),
                      **scores, "notes": "; ".join(notes)})
         report_rows.append(_report_row(output, name, ref[:length], gen[:length], rate, rows[-1]))
+    return rows, report_rows
+
+
+def evaluate(
+    reference: Path,
+    generated: Path,
+    output: Path | None = None,
+    sample_rate: int | None = None,
+    metrics: list[str] | None = None,
+) -> EvaluateSummary:
+    """Score every generated file against the reference file of the same name.
+
+    Args:
+        reference: folder of reference audio (for example ``result/gt``).
+        generated: folder of generated audio (for example ``result/pred``).
+        output: where ``metrics.csv``, ``summary.json``, ``report.html`` and
+            ``report_files/`` go (default: ``eval`` beside ``generated``, for example
+            ``result/eval``).
+        sample_rate: rate both are loaded at (default: each reference file's own rate).
+        metrics: the metrics to compute, for example ``[mcd, mel_l1]`` (default: all of
+            ``pesq, stoi, estoi, mstft, mcd, f0_rmse, vuv_f1, mel_l1`` and, with the mos
+            extra, ``dnsmos_sig, dnsmos_bak, dnsmos_ovrl``).
+
+    Returns:
+        The summary (also printed as a table).
+
+    Raises:
+        EvaluateError: a folder does not exist, an unknown metric, no file pairs up, or no
+            pair could be read (then nothing is written).
+    """
+    reference, generated = Path(reference), Path(generated)
+    for folder in (reference, generated):
+        if not folder.is_dir():
+            raise EvaluateError(f"evaluate: {folder} is not a folder")
+    columns = chosen_metrics(metrics)
+    output = Path(output) if output is not None else generated.parent / "eval"
+    ref_names, gen_names = _relative_names(reference), _relative_names(generated)
+    pairs = sorted(ref_names & gen_names)
+    if not pairs:
+        raise EvaluateError(
+            f"evaluate: no file of {generated} ({len(gen_names)} audio files) has a reference of "
+            f"the same name in {reference} ({len(ref_names)} audio files)"
+        )
+    summary = EvaluateSummary(output, unpaired_reference=sorted(ref_names - gen_names),
+                              unpaired_generated=sorted(gen_names - ref_names))
+    remove_leftovers(output)
+    rows, report_rows = _score_pairs(reference, generated, pairs, output, sample_rate, columns,
+                                     summary)
     if not rows:
         first = summary.failed[0]
-        raise ValueError(f"evaluate: none of the {len(pairs)} pairs could be read (first: "
-                         f"{first.path}: {first.reason})")
+        raise EvaluateError(f"evaluate: none of the {len(pairs)} pairs could be read (first: "
+                            f"{first.path}: {first.reason})")
     summary.files = len(rows)
     for metric in columns:
         values = [row[metric] for row in rows if not math.isnan(row[metric])]

@@ -10,6 +10,7 @@ seed gives the same samples as predict's output for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,12 +24,20 @@ from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.components import Components
 from vocfw.core.infer.precision import Precision, resolve_precision
 from vocfw.core.infer.sampler_choice import override_sampler
-from vocfw.core.infer.vocode import MelError, resolve_device, vocode
+from vocfw.core.infer.vocode import (
+    MelError,
+    SettingError,
+    check_batch_size,
+    default_overlap_frames,
+    resolve_device,
+    vocode,
+)
 from vocfw.core.runs.checkpoint import load_components
 from vocfw.core.runs.schedules import read_schedule, run_of_checkpoint
 from vocfw.core.seed import DEFAULT_SEED
 
 MelLike = np.ndarray | torch.Tensor
+Key = str | int
 DEFAULT_CHUNK_SECONDS = 10.0
 
 
@@ -46,15 +55,9 @@ class LoadedVocoder:
         extractor: the run's mel analysis (what ``mel`` uses).
     """
 
-    def __init__(
-        self,
-        components: Components,
-        checkpoint: Path,
-        device: torch.device,
-        precision: Precision = "fp32",
-        chunk_frames: int | None = None,
-        batch_size: int = 4,
-    ) -> None:
+    def __init__(self, components: Components, checkpoint: Path, device: torch.device,
+                 precision: Precision = "fp32", chunk_frames: int | None = None,
+                 batch_size: int = 4) -> None:
         self.components, self.checkpoint, self.device = components, checkpoint, device
         self.precision, self.chunk_frames, self.batch_size = precision, chunk_frames, batch_size
         self.extractor = MelSpectrogram(components.features)
@@ -99,14 +102,8 @@ class LoadedVocoder:
         """
         components = replace(self.components)  # the sampler is rebuilt, the model shared
         override_sampler(components, self.checkpoint, sampler, init_args)
-        return LoadedVocoder(
-            components,
-            self.checkpoint,
-            self.device,
-            self.precision,
-            self.chunk_frames,
-            self.batch_size,
-        )
+        return LoadedVocoder(components, self.checkpoint, self.device, self.precision,
+                             self.chunk_frames, self.batch_size)
 
     def mel(self, audio: MelLike, sample_rate: int) -> torch.Tensor:
         """Analyse audio with the run's own feature settings.
@@ -119,39 +116,30 @@ class LoadedVocoder:
             (M, T) or (B, M, T) float32 log-mel, ``T = features.num_frames(L')``.
 
         Raises:
+            SettingError: ``sample_rate`` is not a positive whole number.
             ValueError: not 1-D or 2-D, non-finite samples, or too short for the window.
         """
-        wave = np.asarray(
-            audio.detach().cpu() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32
-        )
+        sample_rate = _positive_rate(sample_rate)
+        wave = np.asarray(audio.detach().cpu() if isinstance(audio, torch.Tensor) else audio,
+                          dtype=np.float32)
         if wave.ndim not in (1, 2):
-            raise ValueError(
-                f"audio: expected (samples,) or (batch, samples), got shape {wave.shape}"
-            )
+            raise ValueError(f"audio: expected (samples,) or (batch, samples), got shape "
+                             f"{wave.shape}")
         if not np.all(np.isfinite(wave)):
             raise ValueError("audio: contains NaN or infinite samples")
         if sample_rate != self.sample_rate:
-            wave = np.stack(
-                [
-                    resample(row, sample_rate, self.sample_rate)
-                    for row in wave.reshape(-1, wave.shape[-1])
-                ]
-            ).reshape(*wave.shape[:-1], -1)
+            rows = wave.reshape(-1, wave.shape[-1])
+            wave = np.stack([resample(row, sample_rate, self.sample_rate) for row in rows]
+                            ).reshape(*wave.shape[:-1], -1)
         if wave.shape[-1] <= self.features.n_fft:
-            raise ValueError(
-                f"audio: {wave.shape[-1]} samples is too short for the "
-                f"{self.features.n_fft}-point analysis window"
-            )
+            raise ValueError(f"audio: {wave.shape[-1]} samples is too short for the "
+                             f"{self.features.n_fft}-point analysis window")
         with torch.inference_mode():
             return self.extractor(torch.from_numpy(np.ascontiguousarray(wave)))
 
-    def vocode(
-        self,
-        mels: Sequence[MelLike],
-        seed: int = DEFAULT_SEED,
-        keys: Sequence[str] | None = None,
-        names: Sequence[str] | None = None,
-    ) -> list[np.ndarray]:
+    def vocode(self, mels: Sequence[MelLike], seed: int = DEFAULT_SEED,
+               keys: Sequence[str] | None = None,
+               names: Sequence[str] | None = None) -> list[np.ndarray]:
         """Vocode (M, T_i) mels of any lengths; the engine under ``__call__`` and predict.
 
         Args:
@@ -167,55 +155,82 @@ class LoadedVocoder:
         Raises:
             MelError: a mel is not (n_mels, T) with finite real values.
         """
-        return vocode(
-            self.components,
-            mels,
-            self.batch_size,
-            self.device,
-            seed=seed,
-            keys=keys,
-            chunk_frames=self.chunk_frames,
-            names=names,
-            precision=self.precision,
-        )
+        return vocode(self.components, mels, self.batch_size, self.device, seed=seed, keys=keys,
+                      chunk_frames=self.chunk_frames, names=names, precision=self.precision)
 
     def __call__(
         self,
-        mel: MelLike,
+        mel: MelLike | Sequence[MelLike],
         seed: int = DEFAULT_SEED,
-        key: str | Sequence[str] | None = None,
+        key: Key | Sequence[Key] | None = None,
         sampler: dict[str, Any] | None = None,
-    ) -> torch.Tensor:
-        """Turn a mel (or a batch of mels) into audio.
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Turn a mel, a batch of mels or a list of mels of any lengths into audio.
+
+        A batch gives what calling on each mel alone gives, up to batched kernels' rounding in
+        the last float bits: within one 16-bit step (2^-15; differences of 1.5e-7 were seen).
 
         Args:
-            mel: (M, T) or (B, M, T) tensor or array in the run's own feature scale.
+            mel: (M, T) or (B, M, T) tensor or array in the run's own feature scale, or a list
+                (or tuple) of (M, T_i) ones.
             seed: seed of the sampling noise; same mel, key and seed give the same audio.
-            key: the mel's identity (a list of B for a batch) mixed into its noise seed;
-                default a digest of the mel's values, so a batch gives the same audio as
-                calling on each mel alone. ``vocfw predict`` uses each file's uid.
+            key: the mel's identity (one per mel for a batch or list; a str, or an int: 5 is
+                ``"5"``) mixed into its noise seed; default a digest of the mel's values.
+                ``vocfw predict`` uses each file's uid.
             sampler: sample this call with another sampler: ``with_sampler``'s arguments as a
                 dict, e.g. ``{"inference_schedule": "fast"}`` or ``{"sampler": "DDPM"}``.
 
         Returns:
-            (T * hop,) or (B, T * hop) float32 waveform on the CPU.
+            (T * hop,) or (B, T * hop) float32 waveform on the CPU (a list: (T_i * hop,) each).
 
         Raises:
-            MelError: not 2-D or 3-D, the wrong band count, no frames, or NaN/infinite values.
+            MelError: not a tensor, array or list of them, an empty list, not 2-D or 3-D, the
+                wrong band count, no frames, or NaN/infinite values.
+            SettingError: keys that are not str or int, or not one per mel.
         """
         if sampler is not None:
             return self.with_sampler(**sampler)(mel, seed=seed, key=key)
-        shape = tuple(mel.shape)
+        if isinstance(mel, list | tuple):
+            if not mel:
+                raise MelError("mel", "an empty list holds no mels")
+            names = [f"mel[{i}]" for i in range(len(mel))]
+            audio = self.vocode(mel, seed=seed, keys=_keys(key, len(mel)), names=names)
+            return [torch.from_numpy(wave) for wave in audio]
+        shape = tuple(getattr(mel, "shape", ()))
         if len(shape) not in (2, 3):
-            raise MelError(
-                "mel", f"expected (bands, frames) or (batch, bands, frames), got shape {shape}"
-            )
+            raise MelError("mel", f"expected (bands, frames) or (batch, bands, frames), got "
+                                  f"shape {shape} of {type(mel).__name__}")
         batch = [mel] if len(shape) == 2 else list(mel)
-        keys = [key] if isinstance(key, str) else key
         names = ["mel"] if len(shape) == 2 else [f"mel[{i}]" for i in range(len(batch))]
-        audio = self.vocode(batch, seed=seed, keys=keys, names=names)
+        audio = self.vocode(batch, seed=seed, keys=_keys(key, len(batch)), names=names)
         out = torch.from_numpy(np.stack(audio))  # (B, T*hop)
         return out[0] if len(shape) == 2 else out
+
+
+def _positive_rate(sample_rate: object) -> int:
+    """``sample_rate`` as an int; raises :class:`SettingError` unless a positive whole number
+    (bools and strings are refused)."""
+    number = isinstance(sample_rate, int | float | np.integer | np.floating)
+    if (not number or isinstance(sample_rate, bool) or not float(sample_rate).is_integer()
+            or sample_rate <= 0):
+        raise SettingError(f"sample_rate: expected a positive whole number, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+def _keys(key: Key | Sequence[Key] | None, count: int) -> list[str] | None:
+    """One str key per mel from ``key`` (``None``: digests of the mels, chosen later); raises
+    :class:`SettingError` unless one str or int per mel."""
+    if key is None:
+        return None
+    many = isinstance(key, list | tuple)
+    keys = list(key) if many else [key]
+    if len(keys) != count:
+        raise SettingError(f"key: expected {count} keys (one per mel), got {len(keys)}")
+    for index, item in enumerate(keys):
+        if isinstance(item, bool) or not isinstance(item, str | int | np.integer):
+            name = f"key[{index}]" if many else "key"
+            raise SettingError(f"{name}: expected a str or int, got {type(item).__name__}")
+    return [str(item) for item in keys]
 
 
 def load(
@@ -245,7 +260,8 @@ def load(
             (``{run}/schedules/{schedule}.json``, the run holding the checkpoint): its betas
             become the sampler's ``inference_schedule``.
         chunk_seconds: vocode long mels in overlapping chunks of this many seconds, so memory
-            does not grow with length (``None``: whole mels).
+            does not grow with length; at least twice the model's chunk overlap (``None``:
+            whole mels).
         batch_size: mels (or chunks) sampled together.
 
     Returns:
@@ -253,19 +269,32 @@ def load(
 
     Raises:
         CheckpointError: no usable checkpoint at ``path``.
-        ValueError: a bad sampler, ``batch_size`` below 1, or a schedule that is not stored
-            (the message lists the stored ones), unreadable, or not for this sampler.
+        SettingError: ``batch_size`` below 1, a device not available here, or too short a
+            ``chunk_seconds`` (the message states the shortest).
+        ValueError: a bad sampler, or a schedule that is not stored (the message lists the
+            stored ones), unreadable, or not for this sampler.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    check_batch_size(batch_size)
+    device = resolve_device(device)
     components, folder = load_components(path, use_ema=use_ema)
     stored = read_schedule(run_of_checkpoint(folder), schedule) if schedule is not None else None
     if sampler is not None or sampler_args or stored is not None:
         override_sampler(components, folder, sampler, dict(sampler_args or {}), stored)
-    features = components.features
-    chunk_frames = None
-    if chunk_seconds is not None and chunk_seconds > 0:
-        chunk_frames = max(1, round(chunk_seconds * features.sample_rate / features.hop_length))
-    device = resolve_device(device)
     return LoadedVocoder(components, folder, device, resolve_precision(precision, device),
-                         chunk_frames, batch_size)
+                         _chunk_frames(components, chunk_seconds), batch_size)
+
+
+def _chunk_frames(components: Components, chunk_seconds: float | None) -> int | None:
+    """``chunk_seconds`` in frames (``None``: whole mels); raises :class:`SettingError`,
+    stating the shortest allowed, when shorter than twice the model's chunk overlap."""
+    if chunk_seconds is None:
+        return None
+    features = components.features
+    least = 2 * default_overlap_frames(components.model)
+    frames = chunk_seconds * features.sample_rate / features.hop_length
+    if not (math.isfinite(frames) and round(frames) >= least):
+        shortest = least * features.hop_length / features.sample_rate
+        raise SettingError(f"chunk_seconds={chunk_seconds:g}: expected at least {shortest:g} s "
+                           f"(twice the model's chunk overlap of {least // 2} frames), or none "
+                           f"for whole mels")
+    return round(frames)

@@ -7,7 +7,10 @@ Modes:
     and, for ground truth, ``audios/{Uid}.npy`` (L,).
 ``feature``
     every ``{feature_dir}/mels/*.npy``; the uid is the file name up to its first ``.``; ground
-    truth from ``{feature_dir}/audios/{uid}.npy`` when that file exists.
+    truth from ``{feature_dir}/audios/{uid}.npy`` when that name exists.
+
+In every mode the temporaries of killed vocfw writes (``.tmp-*``) are no inputs, and a name that
+is not a regular file (a link loop, a named pipe) is reported when loaded, without being opened.
 ``audio``
     every wav/flac/mp3/ogg file in ``audio_dir`` and its sub-folders (the output folder left
     out); the uid is the path relative to ``audio_dir`` up to the file name's first ``.``
@@ -18,6 +21,7 @@ Modes:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,6 +29,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from vocfw.core.atomic import is_temporary
 from vocfw.core.audio.io import AudioError, list_audio_files, load_audio
 from vocfw.core.audio.mel import MelSpectrogram
 from vocfw.core.audio.npy import read_npy
@@ -83,19 +88,21 @@ def is_safe_uid(uid: str) -> bool:
 
 
 def _audio_inputs(audio_dir: Path, exclude: Path | None) -> list[Input]:
-    """Every audio file under ``audio_dir``, except those under ``exclude``."""
-    skip = exclude.resolve() if exclude is not None else None
+    """Every audio file under ``audio_dir``, except those under ``exclude`` (links are
+    followed by ``realpath``, which, unlike ``Path.resolve``, stops at a link loop)."""
+    skip = os.path.realpath(exclude) if exclude is not None else None
     return [
         Input(audio_uid(audio_dir, path), path)
         for path in list_audio_files(audio_dir, recursive=True)
-        if skip is None or not path.resolve().is_relative_to(skip)
+        if skip is None or os.path.commonpath([skip, os.path.realpath(path)]) != skip
     ]
 
 
 def _mel_input(folder: Path, uid: str, source: Path) -> Input:
-    """The mel input ``source`` with ``{folder}/audios/{uid}.npy`` if that file exists."""
+    """The mel input ``source`` with ``{folder}/audios/{uid}.npy`` if anything has that name
+    (a name that is not a readable file is reported when the input is loaded)."""
     audio = audio_path(folder, uid)
-    return Input(uid, source, audio if audio.is_file() else None)
+    return Input(uid, source, audio if os.path.lexists(audio) else None)
 
 
 def _dataset_inputs(
@@ -150,7 +157,7 @@ def discover(
         if feature_dir is None or not (feature_dir / MELS_DIR).is_dir():
             raise ValueError(f"predict --mode feature needs --feature_dir with a mels/ folder, "
                              f"got {feature_dir}")
-        mels = sorted((feature_dir / MELS_DIR).glob("*.npy"))
+        mels = sorted(p for p in (feature_dir / MELS_DIR).glob("*.npy") if not is_temporary(p))
         found = [_mel_input(feature_dir, uid_of(path), path) for path in mels]
     elif mode == "audio":
         if audio_dir is None or not audio_dir.is_dir():

@@ -2,11 +2,15 @@
 with a trained run, writing ``pred/{uid}.wav`` (and ``gt/{uid}.wav`` where ground truth exists).
 
 Existing outputs are kept unless ``overwrite`` is set, and nothing that predict did not write is
-ever deleted. Bad inputs are reported and skipped; the rest are still written.
+ever deleted (only the temporaries of its own killed writes, known by vocfw's temporary names).
+Bad inputs, and outputs blocked by something other than a file, are reported and skipped; the
+rest are still written. A run that finds every output written already says so and writes no
+report.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,10 +20,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vocfw.core.atomic import write_json, write_wav
-from vocfw.core.audio.io import AudioError
+from vocfw.core.atomic import remove_stale_temporaries, write_json, write_wav
+from vocfw.core.audio.io import AudioError, file_problem
 from vocfw.core.corpus import SkippedItem
-from vocfw.core.infer.api import load
+from vocfw.core.infer.api import LoadedVocoder, load
 from vocfw.core.infer.inputs import Input, Mode, discover, load_input
 from vocfw.core.infer.precision import Precision
 from vocfw.core.infer.vocode import MelError
@@ -96,6 +100,94 @@ def report_path(output: Path, overwrite: bool) -> Path:
     return path
 
 
+def remove_leftovers(output: Path) -> None:
+    """Delete the temporaries a killed predict left in ``output`` (its report) and anywhere
+    under ``pred/`` and ``gt/``: only vocfw's own temporary names
+    (:func:`vocfw.core.atomic.remove_stale_temporaries`)."""
+    remove_stale_temporaries(output)
+    for side in ("pred", "gt"):
+        for folder, _, _ in os.walk(output / side):
+            remove_stale_temporaries(folder)
+
+
+def _to_write(path: Path, overwrite: bool) -> bool:
+    """Whether the output ``path`` is to be written.
+
+    Raises:
+        AudioError: something other than a regular file is in its way (a folder, a pipe, a
+            link loop), which predict never deletes.
+    """
+    if not os.path.lexists(path):
+        return True
+    problem = file_problem(path)
+    if problem is not None:
+        raise AudioError(path, f"output {problem}; remove it or choose another --output")
+    return overwrite
+
+
+class _Vocoding:
+    """One predict run's writing: inputs are loaded one by one, ground truth written at once,
+    mels vocoded in batches of ``voc.batch_size`` and written as each batch finishes."""
+
+    def __init__(self, voc: LoadedVocoder, output: Path, summary: PredictSummary, seed: int,
+                 bar: tqdm) -> None:
+        self.voc, self.output, self.summary, self.seed, self.bar = voc, output, summary, seed, bar
+        self.pending: list[tuple[Input, torch.Tensor]] = []
+
+    def fail(self, item: Input, exc: Exception) -> None:
+        """Report ``item`` as failed, against the file the error names (or its source)."""
+        reason = getattr(exc, "reason", None) or str(exc)
+        self.summary.failed.append(SkippedItem(getattr(exc, "path", item.source), reason,
+                                               item.uid))
+        self.bar.update()
+
+    def add(self, item: Input, overwrite: bool) -> None:
+        """Load ``item`` and write or queue what it still lacks; a bad item is reported."""
+        pred = self.output / "pred" / f"{item.uid}.wav"
+        gt = self.output / "gt" / f"{item.uid}.wav"
+        try:
+            need_pred = _to_write(pred, overwrite)
+            need_gt = item.has_reference and _to_write(gt, overwrite)
+            if not (need_pred or need_gt):
+                self.summary.skipped += 1
+                self.bar.update()
+                return
+            mel, reference = load_input(item, self.voc.extractor, self.voc.n_mels)
+        except LOAD_ERRORS as exc:
+            self.fail(item, exc)
+            return
+        features = self.voc.features
+        if need_gt and reference is not None:
+            reference = fit_length(reference, mel.shape[1] * features.hop_length)
+            write_wav(gt, reference, features.sample_rate)
+            self.summary.written += 1
+        if not need_pred:
+            self.bar.update()
+            return
+        self.pending.append((item, mel))
+        if len(self.pending) >= self.voc.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Vocode the queued mels and write their predictions."""
+        if not self.pending:
+            return
+        begin, rate = time.perf_counter(), self.voc.sample_rate
+        audio = self.voc.vocode([mel for _, mel in self.pending], seed=self.seed,
+                                keys=[item.uid for item, _ in self.pending],
+                                names=[str(item.source) for item, _ in self.pending])
+        self.summary.synthesis_seconds += time.perf_counter() - begin
+        for (item, _), wave in zip(self.pending, audio, strict=True):
+            if not np.all(np.isfinite(wave)):
+                self.summary.failed.append(SkippedItem(item.source, NON_FINITE, item.uid))
+                continue
+            write_wav(self.output / "pred" / f"{item.uid}.wav", wave, rate)
+            self.summary.written += 1
+            self.summary.audio_seconds += wave.size / rate
+        self.bar.update(len(self.pending))
+        self.pending.clear()
+
+
 def _path(value: Path | str | None) -> Path | None:
     return None if value is None else Path(value)
 
@@ -149,7 +241,8 @@ def predict(
         overwrite: replace existing output files (and ``predict_report.json``) instead of
             skipping them (and writing ``predict_report.{n}.json``).
         chunk_seconds: generate long inputs in overlapping chunks of this many seconds, so
-            memory does not grow with length (``None``: whole utterances).
+            memory does not grow with length; at least twice the model's chunk overlap (the
+            refusal states it; ``None``: whole utterances).
         use_ema: use the moving-average weights when the checkpoint has them.
         precision: ``auto`` (``bf16`` where the device runs bfloat16 natively: AVX-512 BF16
             or AMX CPUs, most CUDA GPUs; else ``fp32``), ``fp32`` (exact: matches lmnt's
@@ -158,9 +251,12 @@ def predict(
         progress: show a progress bar.
 
     Returns:
-        The summary; ``failed`` lists the inputs that were skipped as bad.
+        The summary; ``failed`` lists the inputs that were skipped as bad. It is written to
+        :func:`report_path` unless nothing was written and nothing failed.
 
     Raises:
+        SettingError: a device not available here, too short a ``chunk_seconds`` or a
+            ``batch_size`` below 1 (checked before anything is written).
         ValueError: missing inputs for the mode, or a bad sampler override.
         CheckpointError: no usable checkpoint.
     """
@@ -170,60 +266,21 @@ def predict(
     voc = load(checkpoint or run, device=device, precision=precision, use_ema=use_ema,
                sampler=sampler, sampler_args=sampler_args, schedule=schedule,
                chunk_seconds=chunk_seconds, batch_size=batch_size)
-    features = voc.features
     processed = Path(processed_dir) if processed_dir is not None else run_processed_dir(run)
     summary = PredictSummary(output, voc.precision)
     inputs = discover(mode, datasets, processed, _path(feature_dir), _path(audio_dir),
                       summary.failed, exclude=output)
-    pending: list[tuple[Input, torch.Tensor]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        begin = time.perf_counter()
-        audio = voc.vocode([mel for _, mel in pending], seed=seed,
-                           keys=[item.uid for item, _ in pending],
-                           names=[str(item.source) for item, _ in pending])
-        summary.synthesis_seconds += time.perf_counter() - begin
-        for (item, _), wave in zip(pending, audio, strict=True):
-            if not np.all(np.isfinite(wave)):
-                summary.failed.append(SkippedItem(item.source, NON_FINITE, item.uid))
-                continue
-            write_wav(output / "pred" / f"{item.uid}.wav", wave, features.sample_rate)
-            summary.written += 1
-            summary.audio_seconds += wave.size / features.sample_rate
-        bar.update(len(pending))
-        pending.clear()
-
+    remove_leftovers(output)
     with tqdm(total=len(inputs), disable=not progress, unit="file", desc="predict") as bar:
+        vocoding = _Vocoding(voc, output, summary, seed, bar)
         for item in inputs:
-            pred = output / "pred" / f"{item.uid}.wav"
-            gt = output / "gt" / f"{item.uid}.wav"
-            need_pred = overwrite or not pred.exists()
-            need_gt = item.has_reference and (overwrite or not gt.exists())
-            if not (need_pred or need_gt):
-                summary.skipped += 1
-                bar.update()
-                continue
-            try:
-                mel, reference = load_input(item, voc.extractor, voc.n_mels)
-            except LOAD_ERRORS as exc:
-                reason = getattr(exc, "reason", None) or str(exc)
-                summary.failed.append(SkippedItem(item.source, reason, item.uid))
-                bar.update()
-                continue
-            if need_gt and reference is not None:
-                reference = fit_length(reference, mel.shape[1] * features.hop_length)
-                write_wav(gt, reference, features.sample_rate)
-                summary.written += 1
-            if need_pred:
-                pending.append((item, mel))
-            else:
-                bar.update()
-            if len(pending) >= batch_size:
-                flush()
-        flush()
+            vocoding.add(item, overwrite)
+        vocoding.flush()
     summary.wall_seconds = time.perf_counter() - started
+    if not (summary.written or summary.failed):
+        print(f"nothing to do: every input ({summary.skipped}) has its outputs in {output} "
+              f"already (--overwrite to write them again); no report written")
+        return summary
     report = {"run": str(run), "checkpoint": str(voc.checkpoint), "mode": mode,
               "device": str(voc.device), "seed": seed, "sampler": voc.components.spec["sampler"],
               "sampler_steps": voc.steps, "schedule": schedule,

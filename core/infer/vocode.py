@@ -43,6 +43,11 @@ class MelError(VocfwError, ValueError):
         super().__init__(f"{name}: {reason}")
 
 
+class SettingError(VocfwError, ValueError):
+    """A vocoding setting that cannot be used (device, chunk length, batch size, key, sample
+    rate); the message names the setting and what was expected."""
+
+
 def check_mel(mel: np.ndarray | torch.Tensor, n_mels: int, name: str) -> torch.Tensor:
     """Validate one mel spectrogram and return it as a float32 CPU tensor.
 
@@ -80,10 +85,29 @@ def check_mel(mel: np.ndarray | torch.Tensor, n_mels: int, name: str) -> torch.T
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else as torch reads it."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else as torch reads it,
+    checked by placing an empty tensor there.
+
+    Raises:
+        SettingError: not a device name torch knows, or a device this machine lacks (``cuda``
+            without CUDA, ``cuda:3`` with fewer GPUs).
+    """
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+        torch.empty(0, device=resolved)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SettingError(f"device {str(device)!r}: not available here ({reason}); expected "
+                           f"auto, cpu or an available CUDA device such as cuda:0") from None
+    return resolved
+
+
+def check_batch_size(batch_size: int) -> None:
+    """Raises: SettingError: ``batch_size`` is below 1."""
+    if batch_size < 1:
+        raise SettingError(f"batch_size={batch_size}: expected at least 1")
 
 
 def min_overlap_frames(model: Vocoder) -> int:
@@ -94,19 +118,10 @@ def min_overlap_frames(model: Vocoder) -> int:
 def plan_chunks(
     frames: int, chunk_frames: int | None, overlap_frames: int
 ) -> list[tuple[int, int]]:
-    """Split ``frames`` into ``[start, stop)`` chunks of at most ``chunk_frames`` frames.
-
-    Consecutive chunks overlap by exactly ``overlap_frames``; the last one is shorter when the
-    length does not divide evenly, but always longer than the overlap.
-
-    Args:
-        frames: length of the utterance in frames.
-        chunk_frames: longest chunk (``None``: one chunk).
-        overlap_frames: frames shared by neighbouring chunks.
-
-    Returns:
-        The chunks in order.
-    """
+    """Split ``frames`` into ``[start, stop)`` chunks of at most ``chunk_frames`` frames
+    (``None``: one chunk), in order. Consecutive chunks overlap by exactly ``overlap_frames``;
+    the last one is shorter when the length does not divide evenly, but always longer than the
+    overlap."""
     if chunk_frames is None or frames <= chunk_frames:
         return [(0, frames)]
     stride = chunk_frames - overlap_frames
@@ -118,37 +133,34 @@ def plan_chunks(
 
 
 def fade_curves(samples: int, shape: Crossfade) -> tuple[np.ndarray, np.ndarray]:
-    """Fade-in and fade-out gains over ``samples`` samples.
-
-    Args:
-        samples: length of the overlap.
-        shape: ``equal_power`` (sine/cosine: constant power for uncorrelated signals) or
-            ``linear`` (gains sum to one: constant amplitude for identical signals).
-
-    Returns:
-        (fade_in, fade_out), each (samples,) float32.
-    """
+    """(fade_in, fade_out) gains over an overlap of ``samples`` samples, each (samples,)
+    float32: ``equal_power`` (sine/cosine: constant power for uncorrelated signals) or
+    ``linear`` (gains sum to one: constant amplitude for identical signals)."""
     t = (np.arange(samples, dtype=np.float64) + 0.5) / max(samples, 1)
     if shape == "linear":
-        fade_in = t
-        fade_out = 1.0 - t
+        fade_in, fade_out = t, 1.0 - t
     else:
-        fade_in = np.sin(0.5 * np.pi * t)
-        fade_out = np.cos(0.5 * np.pi * t)
+        fade_in, fade_out = np.sin(0.5 * np.pi * t), np.cos(0.5 * np.pi * t)
     return fade_in.astype(np.float32), fade_out.astype(np.float32)
+
+
+def default_overlap_frames(model: Vocoder) -> int:
+    """The chunk overlap used unless one is given: the model's receptive field in frames, at
+    least ``MIN_OVERLAP_FRAMES``; chunks must be at least twice as long."""
+    return max(min_overlap_frames(model), MIN_OVERLAP_FRAMES)
 
 
 def _check_chunking(model: Vocoder, chunk_frames: int | None, overlap_frames: int | None) -> int:
     """Validate the chunk settings and return the overlap to use."""
     least = min_overlap_frames(model)
-    overlap = max(least, MIN_OVERLAP_FRAMES) if overlap_frames is None else overlap_frames
+    overlap = default_overlap_frames(model) if overlap_frames is None else overlap_frames
     if overlap < least:
-        raise ValueError(
+        raise SettingError(
             f"overlap_frames={overlap} is below the model's receptive field "
             f"({model.receptive_field} samples = {least} frames of {model.hop_length})"
         )
     if chunk_frames is not None and chunk_frames < max(2 * overlap, 1):
-        raise ValueError(
+        raise SettingError(
             f"chunk_frames={chunk_frames} must be at least twice overlap_frames={overlap}"
         )
     return overlap
@@ -227,11 +239,11 @@ def vocode(
 
     Raises:
         MelError: a mel is not (n_mels, T) with finite real values; the message names it.
-        ValueError: bad batch or chunk settings, or not one key per mel.
+        SettingError: bad batch or chunk settings, or an unavailable device.
+        ValueError: not one key per mel.
     """
     model = components.model
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    check_batch_size(batch_size)
     overlap = _check_chunking(model, chunk_frames, overlap_frames)
     names = list(names) if names is not None else [f"mel #{i}" for i in range(len(mels))]
     checked = [check_mel(mel, model.n_mels, name) for mel, name in zip(mels, names, strict=True)]
@@ -258,18 +270,10 @@ def vocode(
     return outputs
 
 
-def _sample_group(
-    components: Components,
-    mels: list[torch.Tensor],
-    group: list[Piece],
-    generators: list[torch.Generator],
-    device: torch.device,
-) -> np.ndarray:
-    """Sample one batch of pieces, each padded with the log floor to the group's padded length.
-
-    Returns:
-        (B, padded * hop) float32 waveforms.
-    """
+def _sample_group(components: Components, mels: list[torch.Tensor], group: list[Piece],
+                  generators: list[torch.Generator], device: torch.device) -> np.ndarray:
+    """Sample one batch of pieces, each padded with the log floor to the group's padded
+    length; returns (B, padded * hop) float32 waveforms."""
     model, log_floor = components.model, components.features.log_floor
     frames = padded_frames(group[0][3] - group[0][2])
     batch = torch.full((len(group), model.n_mels, frames), log_floor)  # (B, M, T)
@@ -279,15 +283,8 @@ def _sample_group(
     return audio.float().cpu().numpy()  # (B, T*hop)
 
 
-def _add_piece(
-    output: np.ndarray,
-    audio: np.ndarray,
-    start: int,
-    stop: int,
-    frames: int,
-    hop: int,
-    fades: tuple[np.ndarray, np.ndarray],
-) -> None:
+def _add_piece(output: np.ndarray, audio: np.ndarray, start: int, stop: int, frames: int,
+               hop: int, fades: tuple[np.ndarray, np.ndarray]) -> None:
     """Cross-fade one sampled piece (padded (N,) audio) into its utterance's (frames*hop,)
     output at frames ``[start, stop)``."""
     fade_in, fade_out = fades

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from vocfw.core.atomic import atomic_dir, atomic_path, write_json
 from vocfw.core.components import Components, build_components, checked_spec, one_line
+from vocfw.core.errors import VocfwError
 
 CHECKPOINT_DIR = "checkpoint"
 COMPONENTS_FILE = "components.json"
@@ -33,7 +34,7 @@ EMA_FILE = "ema.safetensors"
 CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})_step-(\d{7,})_loss-(\d+\.\d{6}|nan|inf)$")
 
 
-class CheckpointError(FileNotFoundError):
+class CheckpointError(VocfwError, FileNotFoundError):
     """No usable checkpoint at a path, or a checkpoint folder is incomplete."""
 
 
@@ -65,6 +66,18 @@ def list_checkpoints(folder: Path | str) -> list[Path]:
         return []
     found = [p for p in folder.iterdir() if is_checkpoint(p)]
     return sorted(found, key=lambda p: parse_checkpoint_name(p.name)[::-1])
+
+
+def checkpoint_holding(path: Path | str) -> Path | None:
+    """The checkpoint folder, or run's ``checkpoint/`` folder, that ``path`` lies in (links
+    resolved): its nearest enclosing folder named like a checkpoint, or named ``checkpoint``
+    and holding one; ``None`` when it lies in neither."""
+    for folder in Path(path).resolve().parents:
+        if parse_checkpoint_name(folder.name) is not None and folder.is_dir():
+            return folder
+        if folder.name == CHECKPOINT_DIR and list_checkpoints(folder):
+            return folder
+    return None
 
 
 def resolve_checkpoint(path: Path | str) -> Path:

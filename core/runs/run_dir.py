@@ -1,4 +1,4 @@
-"""The run directory of ``vocfw fit``: what it holds, when it may be written, and its config.
+"""The run directory of ``vocfw fit``: where it is, who may write it, what it holds, its config.
 
 Layout::
 
@@ -8,22 +8,104 @@ Layout::
     {run_dir}/schedules/         NAME.json: inference schedules ``vocfw search-schedule`` found,
                                  for ``predict --schedule NAME`` (see schedules); kept when fit
                                  overwrites the run
+    {run_dir}/.lock              while a command writes the run: its process id (see run_lock)
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import yaml
 
-from vocfw.core.atomic import write_text
+from vocfw.core.atomic import is_temporary, remove_stale_temporaries, write_text
+from vocfw.core.corpus import uid_problem
 from vocfw.core.data.config import DataConfig
+from vocfw.core.errors import VocfwError
 from vocfw.core.runs.checkpoint import CHECKPOINT_DIR
 
 CONFIG_FILE = "config.yaml"
 LOG_DIR = "log"
+LOCK_FILE = ".lock"
 RUN_PARTS = (CONFIG_FILE, LOG_DIR, CHECKPOINT_DIR)  # what fit writes into a run directory
+
+
+class RunNameError(VocfwError, ValueError):
+    """A run name that is not one folder name (it would place the run outside its log_dir)."""
+
+
+class RunInUseError(VocfwError, OSError):
+    """Another process is writing the run directory."""
+
+
+def run_path(log_dir: Path | str, name: str) -> Path:
+    """The run directory ``{log_dir}/{name}``.
+
+    Raises:
+        RunNameError: ``name`` is not one folder name (empty, ``.``, ``..``, or holding a path
+            separator), so the run would not be a folder of ``log_dir``.
+    """
+    if uid_problem(name) is not None:
+        raise RunNameError(f"--name {name!r}: expected a run name, one folder name made under "
+                           f"trainer.log_dir ({log_dir}), not a path")
+    return Path(log_dir) / name
+
+
+def _lock_file(path: Path) -> int:
+    """Open and ``flock`` ``path`` (made with its folder when missing); the descriptor.
+
+    Raises:
+        RunInUseError: another process holds the lock.
+    """
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunInUseError(
+                f"{path.parent}: in use by another vocfw process (pid {holder}, holding "
+                f"{path}); wait for it to end, or choose another --name"
+            ) from None
+        try:
+            current = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            current = False
+        if current:  # else a releasing holder removed the file between open and lock: retry
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Be the one writer of ``run_dir`` while the block runs.
+
+    The lock is an ``flock`` on ``{run_dir}/.lock``, which the system releases when its holder
+    ends however it ends, so a killed process never leaves a run locked. The file names the
+    holder's process id; it is removed on release, and so is ``run_dir`` when the lock made
+    it and it is still empty.
+
+    Raises:
+        RunInUseError: another process holds the lock (one line naming the run and the pid).
+    """
+    made = not run_dir.exists()
+    fd = _lock_file(run_dir / LOCK_FILE)
+    try:
+        yield
+    finally:
+        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        os.close(fd)
+        if made:
+            with suppress(OSError):
+                run_dir.rmdir()
 
 
 def check_run_dir(
@@ -31,13 +113,15 @@ def check_run_dir(
 ) -> bool:
     """Whether ``fit`` may write into ``run_dir``; true when the old run must be cleared first.
 
-    An empty or missing folder is free; a run resumed into itself continues in place.
+    A missing folder, or one holding nothing but the lock and temporaries of killed writes, is
+    free; a run resumed into itself continues in place.
 
     Raises:
         FileExistsError: the folder holds files and neither case applies, or ``overwrite``
             would delete the checkpoint being loaded.
     """
-    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+    if not run_dir.is_dir() or all(p.name == LOCK_FILE or is_temporary(p)
+                                   for p in run_dir.iterdir()):
         return False
     inside = source is not None and run_dir.resolve() in source.resolve().parents
     if inside and overwrite:
@@ -53,9 +137,13 @@ def check_run_dir(
     return True
 
 
-def clear_run_dir(run_dir: Path) -> None:
-    """Delete what an earlier ``fit`` wrote into ``run_dir`` (nothing else)."""
-    for name in RUN_PARTS:
+def prepare_run_dir(run_dir: Path, clear: bool) -> None:
+    """Remove the temporaries killed writes left in ``run_dir`` and its ``checkpoint/`` (only
+    vocfw's own temporary names), and with ``clear`` what an earlier ``fit`` wrote (nothing
+    else). Call it only while holding :func:`run_lock`."""
+    for folder in (run_dir, run_dir / CHECKPOINT_DIR):
+        remove_stale_temporaries(folder)
+    for name in RUN_PARTS if clear else ():
         path = run_dir / name
         if path.is_dir():
             shutil.rmtree(path)

@@ -11,11 +11,12 @@ A checkpoint folder holds, besides the weights and ``components.json``::
 
 The folder is assembled under a temporary name and renamed into place, so a run killed while
 saving never leaves a newest checkpoint that resuming would pick and fail on; the temporary
-folders such a run leaves are removed at the next save.
+folders such a run leaves are removed when ``fit`` next starts in the run (see run_dir).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from dataclasses import asdict, dataclass, fields
@@ -25,11 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from vocfw.core.atomic import remove_stale_folders, write_json
+from vocfw.core.atomic import write_json
 from vocfw.core.components import one_line
+from vocfw.core.errors import VocfwError
 from vocfw.core.runs.checkpoint import (
     EMA_FILE,
-    WEIGHTS_FILE,
     CheckpointError,
     list_checkpoints,
     load_weights,
@@ -43,6 +44,14 @@ SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng_state.pt"
 SCALER_FILE = "scaler.pt"
 EVAL_AUDIO_INFIX = "_eval_audio_"
+COUNTERS = ("epoch", "step", "samples_in_epoch")
+# what the RNG libraries raise for a state of the wrong form
+MALFORMED = (TypeError, ValueError, IndexError, OverflowError, RuntimeError)
+
+
+class TrainStateError(CheckpointError, VocfwError):
+    """A checkpoint's training state is not of the form vocfw writes (the message names the file
+    and the key)."""
 
 
 @dataclass
@@ -53,24 +62,27 @@ class TrainState:
         epoch: the epoch to run next (or the one in progress).
         step: optimizer steps taken.
         samples_in_epoch: items of the current epoch's data order already consumed.
-        batch_in_epoch: batches this process has taken in the current epoch.
         valid_loss: the validation loss measured for this checkpoint (``None``: not measured).
-        best_valid_loss: the lowest validation loss of the run so far.
+        best_valid_loss: the lowest finite validation loss of the run so far.
         best_checkpoint: the checkpoint folder name with ``best_valid_loss``.
+        train_loss: the mean training loss of the epoch so far, or of the last epoch that
+            ended (``None``: none measured yet).
     """
 
     epoch: int = 0
     step: int = 0
     samples_in_epoch: int = 0
-    batch_in_epoch: int = 0
     valid_loss: float | None = None
     best_valid_loss: float | None = None
     best_checkpoint: str | None = None
+    train_loss: float | None = None
 
     def record_validation(self, loss: float, checkpoint: str) -> None:
-        """Remember ``loss`` as this checkpoint's validation loss and update the best."""
+        """Remember ``loss`` as this checkpoint's validation loss and update the best (a
+        non-finite loss is never the best)."""
         self.valid_loss = loss
-        if self.best_valid_loss is None or loss < self.best_valid_loss:
+        best = self.best_valid_loss
+        if math.isfinite(loss) and (best is None or not math.isfinite(best) or loss < best):
             self.best_valid_loss, self.best_checkpoint = loss, checkpoint
 
 
@@ -84,6 +96,16 @@ class TrainingSnapshot:
     scheduler: dict[str, Any]
     scaler: dict[str, Any] | None
     state: TrainState
+
+
+@dataclass
+class RngStates:
+    """The global RNG states a checkpoint restores, each checked when read."""
+
+    torch_cpu: torch.Tensor
+    torch_cuda: list[torch.Tensor] | None
+    numpy: tuple
+    python: tuple
 
 
 def capture_rng() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -100,15 +122,51 @@ def capture_rng() -> tuple[dict[str, Any], dict[str, Any]]:
     return tensors, plain
 
 
-def restore_rng(tensors: dict[str, Any], plain: dict[str, Any]) -> None:
-    """Set the global RNGs to states from :func:`capture_rng`."""
-    torch.set_rng_state(tensors["cpu"])
-    if "cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(tensors["cuda"])
-    kind, keys, pos, has_gauss, cached = plain["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    version, python_state, gauss = plain["python"]
-    random.setstate((version, tuple(python_state), gauss))
+def restore_rng(states: RngStates) -> None:
+    """Set the global RNGs to states read by :func:`load_training_state`."""
+    torch.set_rng_state(states.torch_cpu)
+    if states.torch_cuda is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states.torch_cuda)
+    np.random.set_state(states.numpy)
+    random.setstate(states.python)
+
+
+def _read_rng(plain: object, tensors: object, state_path: Path, rng_path: Path) -> RngStates:
+    """The RNG states of ``trainer_state.json``'s ``rng`` and of ``rng_state.pt``, each tried on
+    a fresh generator so that a damaged entry is refused before anything is restored.
+
+    Raises:
+        TrainStateError: an entry is missing or not a state of its generator.
+    """
+    def refuse(path: Path, key: str, what: str) -> TrainStateError:
+        return TrainStateError(f"{path}: key {key!r} is not {what}")
+
+    if not isinstance(plain, dict):
+        raise refuse(state_path, "rng", "a mapping of the NumPy and Python RNG states")
+    if not isinstance(tensors, dict):
+        raise TrainStateError(f"{rng_path}: expected a mapping of torch generator states")
+    try:
+        kind, keys, pos, has_gauss, cached = plain["numpy"]
+        numpy_state = (kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
+        np.random.RandomState().set_state(numpy_state)
+    except (KeyError, *MALFORMED):
+        raise refuse(state_path, "rng.numpy", "a NumPy RNG state") from None
+    try:
+        version, python_state, gauss = plain["python"]
+        python = (version, tuple(python_state), gauss)
+        random.Random().setstate(python)
+    except (KeyError, *MALFORMED):
+        raise refuse(state_path, "rng.python", "a Python RNG state") from None
+    try:
+        torch.Generator().set_state(tensors["cpu"])
+    except (KeyError, *MALFORMED):
+        raise refuse(rng_path, "cpu", "a torch CPU generator state") from None
+    cuda = tensors.get("cuda")
+    if cuda is not None and not (
+        isinstance(cuda, list) and all(isinstance(t, torch.Tensor) for t in cuda)
+    ):
+        raise refuse(rng_path, "cuda", "a list of torch CUDA generator states")
+    return RngStates(tensors["cpu"], cuda, numpy_state, python)
 
 
 def save_checkpoint(folder: Path, snapshot: TrainingSnapshot, spec: dict) -> Path:
@@ -132,7 +190,6 @@ def save_checkpoint(folder: Path, snapshot: TrainingSnapshot, spec: dict) -> Pat
             torch.save(snapshot.scaler, tmp / SCALER_FILE)
         write_json(tmp / STATE_FILE, {**asdict(snapshot.state), "rng": rng_plain})
 
-    remove_stale_folders(folder.parent)
     return write_checkpoint(folder, spec, snapshot.model, snapshot.ema, write_state)
 
 
@@ -156,13 +213,34 @@ class Resumed:
     Attributes:
         snapshot: optimizer, scheduler, scaler and counters (``model`` empty: the weights are
             loaded with the model; ``ema`` holds the moving-average weights when stored).
-        rng_tensors: torch CPU and CUDA generator states.
-        rng_plain: NumPy and Python RNG states.
+        rng: the global RNG states.
     """
 
     snapshot: TrainingSnapshot
-    rng_tensors: dict[str, Any]
-    rng_plain: dict[str, Any]
+    rng: RngStates
+
+
+def _read_state(raw: dict, path: Path) -> TrainState:
+    """The counters and losses of a parsed ``trainer_state.json``, each checked.
+
+    Raises:
+        TrainStateError: a counter is not a non-negative integer, a loss not a number or null,
+            or ``best_checkpoint`` not a name or null.
+    """
+    values = {}
+    for f in fields(TrainState):
+        value = raw.get(f.name)
+        integer = isinstance(value, int) and not isinstance(value, bool)
+        if f.name in COUNTERS:
+            ok, expected = integer and value >= 0, "a non-negative integer"
+        elif f.name == "best_checkpoint":
+            ok, expected = value is None or isinstance(value, str), "a checkpoint name or null"
+        else:
+            ok, expected = value is None or integer or isinstance(value, float), "a number or null"
+        if not ok:
+            raise TrainStateError(f"{path}: key {f.name!r} must be {expected}, got {value!r:.60}")
+        values[f.name] = value
+    return TrainState(**values)
 
 
 def load_training_state(folder: Path) -> Resumed:
@@ -170,7 +248,9 @@ def load_training_state(folder: Path) -> Resumed:
 
     Raises:
         CheckpointError: the folder lacks the training state (for example an imported,
-            weights-only checkpoint: use finetune instead).
+            weights-only checkpoint: use finetune instead), or a file is unreadable.
+        TrainStateError: ``trainer_state.json`` or ``rng_state.pt`` is not of the form vocfw
+            writes (the message names the file and the key).
     """
     path = folder / STATE_FILE
     if not path.is_file():
@@ -179,9 +259,10 @@ def load_training_state(folder: Path) -> Resumed:
             f"(resume_type: finetune) but not resumed"
         )
     raw = read_json(path)
-    if not isinstance(raw, dict) or not isinstance(raw.get("rng"), dict):
-        raise CheckpointError(f"{path}: expected a JSON object with the counters and 'rng'")
-    state = TrainState(**{f.name: raw[f.name] for f in fields(TrainState) if f.name in raw})
+    if not isinstance(raw, dict):
+        raise TrainStateError(f"{path}: expected a JSON object with the counters and 'rng'")
+    state = _read_state(raw, path)
+    rng = _read_rng(raw.get("rng"), _load_tensor_file(folder / RNG_FILE), path, folder / RNG_FILE)
     ema = folder / EMA_FILE
     snapshot = TrainingSnapshot(
         model={}, ema=load_weights(ema) if ema.is_file() else None,
@@ -190,32 +271,7 @@ def load_training_state(folder: Path) -> Resumed:
         scaler=_load_tensor_file(folder / SCALER_FILE, required=False),
         state=state,
     )
-    return Resumed(snapshot, _load_tensor_file(folder / RNG_FILE), raw["rng"])
-
-
-def load_start(model: torch.nn.Module, source: Path | None, resume: bool) -> Resumed | None:
-    """Load the weights a run starts from into ``model``, and for a resumed run its state.
-
-    Args:
-        model: the freshly built network.
-        source: the checkpoint folder to start from (``None``: from scratch).
-        resume: also read the training state (``resume``; ``finetune`` takes weights only).
-
-    Returns:
-        The training state to restore, or ``None`` when not resuming.
-
-    Raises:
-        ValueError: the weights do not fit ``model``.
-        CheckpointError: a file is missing or unreadable.
-    """
-    if source is None:
-        return None
-    weights = source / WEIGHTS_FILE
-    try:
-        model.load_state_dict(load_weights(weights))
-    except RuntimeError as exc:
-        raise ValueError(f"{weights} does not fit the model: {exc}") from None
-    return load_training_state(source) if resume else None
+    return Resumed(snapshot, rng)
 
 
 def prune_checkpoints(folder: Path, keep_last: int | None, protect: set[str]) -> list[Path]:

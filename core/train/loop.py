@@ -1,49 +1,47 @@
-"""One training run of :class:`~vocfw.core.train.trainer.Trainer`: data, optimizer, loop, saves.
+"""One training run of :class:`~vocfw.core.train.trainer.Trainer`: epochs, steps, validation,
+saves.
 
 Training draws come from generators seeded by (seed, epoch, position in the epoch, process),
 never from the global RNG, which is what makes a resumed run identical to an uninterrupted one.
+
+A NaN or infinite training loss, gradient norm or validation loss, or non-finite weights at a
+save, stop the run without saving that state: every checkpoint written holds finite weights and
+is named after a finite loss, and only those are "last good" and "best".
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from vocfw.core.components import Components
 from vocfw.core.data.config import DataConfig
-from vocfw.core.data.dataset import CropDataset, EpochSampler, eval_items, list_items
-from vocfw.core.data.layout import TrainingDataError
+from vocfw.core.errors import VocfwError
 from vocfw.core.runs.checkpoint import CHECKPOINT_DIR, checkpoint_dirname
 from vocfw.core.runs.train_state import (
     Resumed,
-    TrainingSnapshot,
     TrainState,
     prune_checkpoints,
     restore_rng,
     save_checkpoint,
 )
-from vocfw.core.seed import draw_seed
 from vocfw.core.train.logger import TrainLogger
+from vocfw.core.train.parts import build_parts
+from vocfw.core.train.processes import TRAIN_DRAWS, agree, draw_generator, mean
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
     from vocfw.core.train.trainer import Trainer
 
-TRAIN_DRAWS, VALID_DRAWS = 1, 2
-
-
-class TrainingDivergedError(RuntimeError):
-    """The training loss became NaN or infinite."""
+class TrainingDivergedError(VocfwError, RuntimeError):
+    """The training loss, gradient norm, validation loss or weights became NaN or infinite."""
 
 
 class TrainingRun:
@@ -61,50 +59,15 @@ class TrainingRun:
         TrainingDataError: missing or mismatching preprocessed data, or no training items.
     """
 
-    def __init__(
-        self,
-        trainer: Trainer,
-        accelerator: Accelerator,
-        components: Components,
-        run_dir: Path,
-        data: DataConfig,
-        seed: int,
-    ) -> None:
+    def __init__(self, trainer: Trainer, accelerator: Accelerator, components: Components,
+                 run_dir: Path, data: DataConfig, seed: int) -> None:
         self.settings, self.acc, self.seed = trainer, accelerator, seed
-        self.spec = components.spec
-        self.features, self.sampler = components.features, components.sampler
-        model = components.model
-        train_items = list_items(data, "train", self.features, model.n_mels)
-        if not train_items:
-            raise TrainingDataError(f"no training utterances in {list(data.datasets)} under "
-                                    f"{data.processed_dir}")
-        valid_items = list_items(data, "validation", self.features, model.n_mels)
-        self.eval_items = eval_items(valid_items, seed)
-        self.train_set = CropDataset(train_items, self.features, trainer.crop_frames, seed)
-        self.valid_set = CropDataset(valid_items, self.features, trainer.crop_frames, seed + 1)
-        self.train_sampler = EpochSampler(len(train_items), seed)
-        self.ema = None
-        if trainer.ema_decay is not None:
-            self.ema = copy.deepcopy(model).requires_grad_(False).eval()
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=trainer.learning_rate, betas=trainer.adam_betas,
-            weight_decay=trainer.weight_decay,
-        )
-        # Stepped by hand once per epoch: never through accelerate, which would step it
-        # once per process.
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=trainer.lr_decay)
-        self.model, self.optimizer, self.train_loader = accelerator.prepare(
-            model, optimizer, self._loader(self.train_set, self.train_sampler)
-        )
-        self.valid_loader = accelerator.prepare(
-            self._loader(self.valid_set, EpochSampler(len(valid_items), seed, shuffle=False))
-        ) if valid_items else None
-        self.net = accelerator.unwrap_model(self.model)
-        if self.ema is not None:
-            self.ema.to(accelerator.device)
+        self.spec, self.features = components.spec, components.features
+        self.sampler = components.sampler
+        self.parts = build_parts(trainer, accelerator, components, data, seed)
         self.global_batch = trainer.batch_size * accelerator.num_processes
         self.state = TrainState()
-        self.checkpoint_dir = run_dir / CHECKPOINT_DIR
+        self.run_dir, self.checkpoint_dir = run_dir, run_dir / CHECKPOINT_DIR
         self.last_checkpoint: Path | None = None
         self.last_saved_step = -1
         self.save_due = self.resumed = False
@@ -112,66 +75,25 @@ class TrainingRun:
         self.epoch_count = self.window_count = 0
         self.grad_norm = math.nan
         self.window_start = time.perf_counter()
-        self.run_dir = run_dir
         self.logger: TrainLogger | None = None
 
-    def _loader(self, dataset: CropDataset, sampler: EpochSampler) -> DataLoader:
-        return DataLoader(
-            dataset, batch_size=self.settings.batch_size, sampler=sampler, drop_last=False,
-            num_workers=self.settings.num_workers, pin_memory=self.acc.device.type == "cuda",
-        )
-
     def restore(self, resumed: Resumed, source: Path) -> None:
-        """Continue from the training state of checkpoint ``source`` (weights already loaded)."""
-        snapshot, ema = resumed.snapshot, resumed.snapshot.ema
-        self.optimizer.load_state_dict(snapshot.optimizer)
-        self.scheduler.load_state_dict(snapshot.scheduler)
-        if snapshot.scaler is not None and self.acc.scaler is not None:
-            self.acc.scaler.load_state_dict(snapshot.scaler)
-        if self.ema is not None:
-            self.ema.load_state_dict(ema if ema is not None else self.net.state_dict())
-        restore_rng(resumed.rng_tensors, resumed.rng_plain)
-        self.state = snapshot.state
-        self.last_checkpoint, self.last_saved_step = source, snapshot.state.step
+        """Continue from the training state of checkpoint ``source`` (weights already loaded).
+
+        Raises:
+            TrainStateError: its optimizer state does not fit the optimizer.
+        """
+        self.parts.restore(resumed, self.acc.scaler, source)
+        restore_rng(resumed.rng)
+        self.state = resumed.snapshot.state
+        self.last_checkpoint, self.last_saved_step = source, self.state.step
         self.resumed = True
-
-    # ----------------------------------------------------------------------------- helpers
-
-    def _agree(self, *flags: bool) -> list[bool]:
-        """Flags true on any process (one all-reduce, only with several processes)."""
-        if self.acc.num_processes == 1:
-            return list(flags)
-        values = torch.tensor([float(f) for f in flags], device=self.acc.device)
-        return [bool(v) for v in self.acc.reduce(values, reduction="sum").tolist()]
-
-    def _mean(self, total: float, count: int) -> float:
-        """Mean over all processes of values summed per process."""
-        values = torch.tensor([total, float(count)], dtype=torch.float64, device=self.acc.device)
-        if self.acc.num_processes > 1:
-            values = self.acc.reduce(values, reduction="sum")
-        total, count = values.tolist()
-        return total / count if count else math.nan
 
     def _done(self) -> bool:
         st = self.state
         return st.epoch >= self.settings.max_epoch or (
             self.settings.max_steps is not None and st.step >= self.settings.max_steps
         )
-
-    def _generator(self, *keys: int) -> torch.Generator:
-        seed = draw_seed(self.seed, *keys, self.acc.process_index)
-        return torch.Generator(device=self.acc.device).manual_seed(seed)
-
-    def _update_ema(self) -> None:
-        if self.ema is None:
-            return
-        with torch.no_grad():
-            for averaged, current in zip(self.ema.parameters(), self.net.parameters(), strict=True):
-                averaged.lerp_(current, 1.0 - self.settings.ema_decay)
-            for averaged, current in zip(self.ema.buffers(), self.net.buffers(), strict=True):
-                averaged.copy_(current)
-
-    # ------------------------------------------------------------------------------ the loop
 
     def train(self, stop_requested: Callable[[], bool]) -> Path:
         """Run epochs until ``max_epoch``/``max_steps`` or a stop request; save at the end.
@@ -186,7 +108,7 @@ class TrainingRun:
             purge = self.state.step + 1 if self.resumed else None
             self.logger = TrainLogger(self.run_dir, self.features, purge_step=purge)
         s = self.settings
-        batches = math.ceil(len(self.train_sampler) / s.batch_size / self.acc.num_processes)
+        batches = math.ceil(len(self.parts.train_sampler) / s.batch_size / self.acc.num_processes)
         total = math.ceil(batches / s.gradient_accumulation_steps) * s.max_epoch
         if s.max_steps is not None:
             total = min(total, s.max_steps)
@@ -211,12 +133,12 @@ class TrainingRun:
 
     def _train_epoch(self, bar: tqdm, stop_requested: Callable[[], bool]) -> tuple[bool, bool]:
         """Train on the rest of the current epoch; returns (epoch finished, stop)."""
-        st = self.state
-        self.train_set.set_epoch(st.epoch)
-        self.train_sampler.start = min(st.samples_in_epoch, len(self.train_set))
-        self.train_loader.set_epoch(st.epoch)
-        remaining, taken, stop = len(self.train_loader), 0, False
-        for batch in self.train_loader:
+        st, parts = self.state, self.parts
+        parts.train_set.set_epoch(st.epoch)
+        parts.train_sampler.start = min(st.samples_in_epoch, len(parts.train_set))
+        parts.train_loader.set_epoch(st.epoch)
+        remaining, taken, stop = len(parts.train_loader), 0, False
+        for batch in parts.train_loader:
             taken += 1
             stop = self._step(batch, stop_requested()) or stop
             if self.acc.sync_gradients:
@@ -243,26 +165,27 @@ class TrainingRun:
         Raises:
             TrainingDivergedError: the loss or gradient norm is not finite.
         """
-        st = self.state
-        with self.acc.accumulate(self.model):
-            generator = self._generator(TRAIN_DRAWS, st.epoch, st.samples_in_epoch)
+        st, parts = self.state, self.parts
+        with self.acc.accumulate(parts.model):
+            generator = draw_generator(self.acc, self.seed, TRAIN_DRAWS, st.epoch,
+                                       st.samples_in_epoch)
             with self.acc.autocast():
                 loss = self.sampler.training_loss(
-                    self.model, batch["audio"], batch["mel"], generator=generator
+                    parts.model, batch["audio"], batch["mel"], generator=generator
                 )
             value = float(loss.detach())
-            diverged, stop = self._agree(not math.isfinite(value), stop_requested)
+            diverged, stop = agree(self.acc, not math.isfinite(value), stop_requested)
             if diverged:
-                self._diverged(f"loss {value}")
+                self._diverged(f"loss {value}", st.step + 1)
             self.acc.backward(loss)
             if self.acc.sync_gradients:
                 self.grad_norm = float(self.acc.clip_grad_norm_(
-                    self.model.parameters(), self.settings.gradient_clip or math.inf
+                    parts.model.parameters(), self.settings.gradient_clip or math.inf
                 ))
                 if not math.isfinite(self.grad_norm) and self.acc.scaler is None:
-                    self._diverged(f"gradient norm {self.grad_norm}")
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
+                    self._diverged(f"gradient norm {self.grad_norm}", st.step + 1)
+            parts.optimizer.step()
+            parts.optimizer.zero_grad(set_to_none=True)
         count = batch["audio"].shape[0]
         self.epoch_sum += value * count
         self.window_sum += value * count
@@ -271,23 +194,23 @@ class TrainingRun:
         st.samples_in_epoch += self.global_batch
         if self.acc.sync_gradients:
             st.step += 1
-            self._update_ema()
+            parts.update_ema(self.settings.ema_decay)
         return stop
 
-    def _diverged(self, what: str) -> None:
-        where = f"epoch {self.state.epoch}, step {self.state.step + 1}"
+    def _diverged(self, what: str, step: int) -> None:
+        """Stop the run: ``what`` became NaN or infinite at ``step``; nothing more is saved."""
         kept = self.last_checkpoint or "none was saved yet"
         raise TrainingDivergedError(
-            f"training diverged at {where}: {what}. Stopped without saving this state; the "
-            f"last good checkpoint is {kept}. Try a lower learning_rate, gradient_clip, or "
-            f"mixed_precision 'no'"
+            f"training diverged at epoch {self.state.epoch}, step {step}: {what}. Stopped "
+            f"without saving this state; the last good checkpoint is {kept}. Try a lower "
+            f"learning_rate, gradient_clip, or mixed_precision 'no'"
         )
 
     def _log_step(self, bar: tqdm) -> None:
-        loss = self._mean(self.window_sum, self.window_count)
+        loss = mean(self.acc, self.window_sum, self.window_count)
         elapsed = time.perf_counter() - self.window_start
         throughput = self.window_count * self.acc.num_processes / max(elapsed, 1e-9)
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = self.parts.optimizer.param_groups[0]["lr"]
         if self.logger is not None:
             self.logger.scalars({
                 "train/loss": loss, "train/learning_rate": lr,
@@ -297,17 +220,25 @@ class TrainingRun:
         self.window_sum, self.window_count = 0.0, 0
         self.window_start = time.perf_counter()
 
+    def _epoch_loss(self) -> float:
+        """The mean training loss of the epoch so far (NaN before its first step); a finite one
+        is kept in the state, to name checkpoints saved without validation."""
+        loss = mean(self.acc, self.epoch_sum, self.epoch_count)
+        if math.isfinite(loss):
+            self.state.train_loss = loss
+        return loss
+
     def _end_epoch(self) -> None:
         st = self.state
         epoch = st.epoch
-        train_loss = self._mean(self.epoch_sum, self.epoch_count)
+        train_loss = self._epoch_loss()
         valid_loss = self._validate()
         if self.logger is not None:
             values = {"epoch/train_loss": train_loss, "epoch/epoch": float(epoch)}
             if valid_loss is not None:
                 values["epoch/valid_loss"] = valid_loss
             self.logger.scalars(values, st.step)
-        self.scheduler.step()
+        self.parts.scheduler.step()
         self.epoch_sum, self.epoch_count = 0.0, 0
         st.epoch, st.samples_in_epoch = epoch + 1, 0
         if epoch % self.settings.save_checkpoint_stride == 0 or self.save_due:
@@ -315,48 +246,43 @@ class TrainingRun:
         self.save_due = False
 
     def _validate(self) -> float | None:
-        """Mean loss over the validation crops (fixed crops, steps and noise); ``None``
-        without validation data."""
-        if self.valid_loader is None:
-            return None
-        self.model.eval()
-        total, count = 0.0, 0
-        self.valid_set.set_epoch(0)
-        self.valid_loader.set_epoch(0)
-        with torch.no_grad():
-            for index, batch in enumerate(self.valid_loader):
-                generator = self._generator(VALID_DRAWS, index)
-                with self.acc.autocast():
-                    loss = self.sampler.training_loss(
-                        self.net, batch["audio"], batch["mel"], generator=generator
-                    )
-                total += float(loss) * batch["audio"].shape[0]
-                count += batch["audio"].shape[0]
-        self.model.train()
-        return self._mean(total, count)
+        """The validation loss (``None`` without validation data).
+
+        Raises:
+            TrainingDivergedError: it is not finite.
+        """
+        loss = self.parts.validation_loss(self.sampler, self.acc, self.seed)
+        if loss is not None and not math.isfinite(loss):
+            self._diverged(f"validation loss {loss}", self.state.step)
+        return loss
 
     def _save(
         self, epoch: int, valid_loss: float | None = None, validate: bool = True,
         audio: bool = True,
     ) -> None:
-        """Checkpoint the current state (main process writes; every process takes part)."""
-        st = self.state
+        """Checkpoint the current state (main process writes; every process takes part).
+
+        Raises:
+            TrainingDivergedError: the validation loss or a weight is not finite.
+        """
+        st, parts = self.state, self.parts
         if valid_loss is None and validate:
             valid_loss = self._validate()
-        name_loss = valid_loss if valid_loss is not None else self._mean(
-            self.epoch_sum, self.epoch_count
-        )
-        name = checkpoint_dirname(epoch, st.step, name_loss)
+        self._epoch_loss()
+        if not parts.finite():
+            self._diverged("non-finite weights", st.step)
+        name_loss = valid_loss if valid_loss is not None else st.train_loss
+        name = checkpoint_dirname(epoch, st.step, math.nan if name_loss is None else name_loss)
         st.valid_loss = None
         if valid_loss is not None:
             st.record_validation(valid_loss, name)
         folder = self.checkpoint_dir / name
         if self.acc.is_main_process:
             if not folder.exists():
-                save_checkpoint(folder, self._snapshot(), self.spec)
-            if audio and self.settings.eval_audio and self.eval_items:
+                save_checkpoint(folder, parts.snapshot(st, self.acc.scaler), self.spec)
+            if audio and self.settings.eval_audio and parts.eval_items:
                 self.logger.eval_audio(
-                    self.ema or self.net, self.sampler, self.eval_items, folder, st.step,
+                    parts.ema or parts.net, self.sampler, parts.eval_items, folder, st.step,
                     self.settings.eval_seconds, self.seed,
                 )
             if valid_loss is not None:
@@ -365,13 +291,3 @@ class TrainingRun:
             prune_checkpoints(self.checkpoint_dir, self.settings.keep_last, protect)
         self.acc.wait_for_everyone()
         self.last_checkpoint, self.last_saved_step = folder, st.step
-
-    def _snapshot(self) -> TrainingSnapshot:
-        return TrainingSnapshot(
-            model=self.net.state_dict(),
-            ema=self.ema.state_dict() if self.ema is not None else None,
-            optimizer=self.optimizer.state_dict(),
-            scheduler=self.scheduler.state_dict(),
-            scaler=self.acc.scaler.state_dict() if self.acc.scaler is not None else None,
-            state=replace(self.state),
-        )

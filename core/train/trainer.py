@@ -9,6 +9,7 @@ trains into a run directory::
     {run_dir}/checkpoint/{checkpoint}_eval_audio_{dataset}.wav    (and ``..._gt.wav``)
     {run_dir}/checkpoint/{checkpoint}_eval_audio_{dataset}_mel.png  (and ``..._gt_mel.png``)
     {run_dir}/checkpoint/{checkpoint}_eval_audio_report.html     listening page of the above
+    {run_dir}/.lock                             while fit runs: one writer per run directory
 
 Every random draw of training (data order, crop offsets, diffusion steps and noise) is seeded
 from the run seed and its position in the run, so a resumed run continues bit for bit as if it
@@ -22,7 +23,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,10 +37,11 @@ from vocfw.core.components import build_components
 from vocfw.core.data.config import DataConfig
 from vocfw.core.host_memory import retain_freed_memory
 from vocfw.core.runs.checkpoint import resolve_checkpoint
-from vocfw.core.runs.run_dir import check_run_dir, clear_run_dir, write_config
-from vocfw.core.runs.train_state import load_start
+from vocfw.core.runs.run_dir import check_run_dir, prepare_run_dir, run_lock, write_config
 from vocfw.core.seed import DEFAULT_SEED
 from vocfw.core.train.loop import TrainingDivergedError, TrainingRun
+from vocfw.core.train.processes import on_main_process
+from vocfw.core.train.resume import load_start
 
 __all__ = ["Trainer", "TrainingDivergedError"]
 
@@ -209,14 +211,20 @@ class Trainer:
             The last checkpoint folder written (or resumed from).
 
         Raises:
-            ValueError: ``resume_type`` without ``checkpoint``, or weights that do not fit
-                the model.
+            ValueError: ``resume_type`` without ``checkpoint``.
+            vocfw.core.runs.run_dir.RunInUseError: another process is writing ``run_dir``
+                (only the main process holds its lock).
+            FileExistsError: ``run_dir`` is not empty and neither resumed nor ``overwrite``.
+            vocfw.core.train.resume.ResumeSettingsError: a resume given features, model,
+                sampler or optimizer settings other than the checkpoint's (see resume).
+            vocfw.core.train.resume.WeightsMismatchError: weights that do not fit the model.
+            vocfw.core.runs.checkpoint.CheckpointError: no usable checkpoint at ``checkpoint``,
+                or (``TrainStateError``) a damaged training state.
             vocfw.core.data.layout.TrainingDataError: preprocessed data missing or made
                 with other features.
-            vocfw.core.runs.checkpoint.CheckpointError: no usable checkpoint at ``checkpoint``.
-            TrainingDivergedError: the loss became NaN or infinite; the checkpoints already
-                written are kept and the diverged state is not saved.
-            FileExistsError: ``run_dir`` is not empty and neither resumed nor ``overwrite``.
+            TrainingDivergedError: a loss, the gradient norm or a weight became NaN or
+                infinite; the checkpoints already written are kept and the diverged state is
+                not saved.
         """
         if resume_type is not None and checkpoint is None:
             raise ValueError(f"resume_type {resume_type!r} needs a checkpoint path")
@@ -224,18 +232,24 @@ class Trainer:
         set_seed(seed)
         components = build_components(spec)  # a bad spec is refused before anything is cleared
         run_dir = Path(run_dir)
-        clear = check_run_dir(run_dir, source, resume_type, overwrite)
-        accelerator = self._accelerator()  # every process has checked before any writes
-        if accelerator.device.type == "cpu":
-            retain_freed_memory()
-        if clear and accelerator.is_main_process:
-            clear_run_dir(run_dir)
-        accelerator.wait_for_everyone()
-        resumed = load_start(components.model, source, resume_type == "resume")
-        run = TrainingRun(self, accelerator, components, run_dir, data, seed)
-        if resumed is not None:
-            run.restore(resumed, source)
-        if accelerator.is_main_process:
-            write_config(run_dir, config_text)
-        with self._stop_on_signals():
-            return run.train(lambda: self.stop_signal is not None)
+        accelerator = self._accelerator()
+        with ExitStack() as held:  # the main process holds the run's lock until the end
+
+            def claim() -> bool:
+                held.enter_context(run_lock(run_dir))
+                return check_run_dir(run_dir, source, resume_type, overwrite)
+
+            clear = on_main_process(accelerator, claim)
+            resumed = load_start(components, self, source, resume_type == "resume")
+            if accelerator.device.type == "cpu":
+                retain_freed_memory()
+            if accelerator.is_main_process:
+                prepare_run_dir(run_dir, clear)
+            accelerator.wait_for_everyone()
+            run = TrainingRun(self, accelerator, components, run_dir, data, seed)
+            if resumed is not None:
+                run.restore(resumed, source)
+            if accelerator.is_main_process:
+                write_config(run_dir, config_text)
+            with self._stop_on_signals():
+                return run.train(lambda: self.stop_signal is not None)

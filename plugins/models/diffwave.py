@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vocfw.core.audio.mel import MelConfig
+from vocfw.core.audio.mel import FEATURE_LIMITS, MelConfig
+from vocfw.core.bounds import MAX_TRAINING_STEPS
 from vocfw.core.model import Vocoder
 from vocfw.plugins.models import diffwave_inference
 
@@ -225,9 +227,15 @@ class DiffWave(Vocoder):
     Attributes:
         condition_cache_bytes: most bytes :meth:`condition` spends on precomputed conditioner
             projections; layers beyond it project the mel at every step instead.
+        size_limits: the largest arguments a stored spec or checkpoint may ask for
+            (:mod:`vocfw.core.bounds`): at most 59.3 million parameters.
     """
 
     condition_cache_bytes: int = 4 * 2**30
+    size_limits: ClassVar[dict[str, int]] = {
+        "n_mels": FEATURE_LIMITS["n_mels"], "hop_length": FEATURE_LIMITS["hop_length"],
+        "residual_layers": 64, "residual_channels": 256, "dilation_cycle_length": 16,
+        "num_steps": MAX_TRAINING_STEPS}
 
     def __init__(
         self,

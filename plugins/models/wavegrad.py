@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vocfw.core.audio.mel import MelConfig
+from vocfw.core.audio.mel import FEATURE_LIMITS, MelConfig
 from vocfw.core.model import Vocoder
 
 LEAKY_SLOPE = 0.2
@@ -220,9 +221,16 @@ class WaveGrad(Vocoder):
     Raises:
         ValueError: a size is not positive, ``base_channels`` is odd, or the hop cannot be
             split into five factors.
+
+    Attributes:
+        size_limits: the largest arguments a stored spec or checkpoint may ask for
+            (:mod:`vocfw.core.bounds`): at most 64.8 million parameters.
     """
 
     time_input = "noise_level"
+    size_limits: ClassVar[dict[str, int]] = {
+        "n_mels": FEATURE_LIMITS["n_mels"], "hop_length": FEATURE_LIMITS["hop_length"],
+        "base_channels": 64}
 
     def __init__(
         self,

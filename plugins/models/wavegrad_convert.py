@@ -4,7 +4,8 @@
 Import infers the model size from the tensors, checks every key and shape, and stores the
 weights with lmnt's features (:meth:`~vocfw.core.audio.mel.MelConfig.lmnt_wavegrad`, with the
 sample rate and hop of the checkpoint's ``params``) and :class:`WaveGradDiffusion` with its
-training schedule. Nothing read here can execute code (``torch.load(weights_only=True)``).
+training schedule. Nothing read here can execute code or allocate more than a WaveGrad within
+its size limits needs (see :mod:`vocfw.core.runs.convert_toolkit`).
 """
 
 from __future__ import annotations
@@ -13,28 +14,27 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vocfw.core.audio.mel import MelConfig
+from vocfw.core.registry import build_registry
 from vocfw.core.runs.checkpoint import checkpoint_dirname
-from vocfw.plugins.models.diffwave_convert import (
+from vocfw.core.runs.convert_toolkit import (
     ConversionError,
-    _check_layout,
-    _count,
-    _read_run,
-    _sampler_args,
-    _save_lmnt,
-    _strip_prefix,
-    _torch_load,
-    _write_run,
+    check_architecture,
+    count,
+    export_target,
+    linear_schedule_args,
     lmnt_params,
+    lmnt_schedule,
+    read_run,
+    save_lmnt,
+    strip_prefix,
+    torch_load,
+    write_run,
 )
 from vocfw.plugins.models.wavegrad import WaveGrad
-from vocfw.plugins.samplers.ddpm import DDPM
-from vocfw.plugins.samplers.wavegrad import WaveGradDiffusion
 
-PATHS = (f"{WaveGrad.__module__}.{WaveGrad.__qualname__}",
-         f"{WaveGradDiffusion.__module__}.{WaveGradDiffusion.__qualname__}")
+SAMPLER = "WaveGradDiffusion"  # the registered sampler of lmnt-com/wavegrad's training
+EXPORTABLE = "DDPM"  # runs trained with this registered sampler or a subclass export
 ANCHOR_KEY = "first_conv.weight"
 LMNT_TRAINING = {"batch_size": 32, "learning_rate": 2e-4, "max_grad_norm": 1.0,
                  "crop_mel_frames": 24}
@@ -43,18 +43,18 @@ LMNT_MODEL = {"n_mels": 128, "hop_length": 300, "base_channels": 32}  # what lmn
 
 
 def _model_args(state: dict[str, Any], source: Path, hop_length: int) -> dict[str, int]:
-    """WaveGrad constructor arguments from tensor shapes, checked against every key and shape.
+    """WaveGrad constructor arguments from tensor shapes, checked against the size limits and
+    every key and shape before any tensor is read.
 
     Raises:
-        ConversionError: keys are missing or unexpected, or a shape does not fit.
+        ConversionError: keys are missing or unexpected, or a size or shape does not fit.
     """
     try:
         args = {"n_mels": int(state[ANCHOR_KEY].shape[1]), "hop_length": hop_length,
                 "base_channels": int(state["downsample.0.weight"].shape[0])}
-        expected = WaveGrad(**args).state_dict()
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError) as exc:
         raise ConversionError(f"{source}: not a WaveGrad state dict ({exc})") from None
-    _check_layout(state, expected, source, f"WaveGrad({args})")
+    check_architecture(state, source, WaveGrad, args)
     return args
 
 
@@ -84,26 +84,29 @@ def import_lmnt_wavegrad(checkpoint: Path, output: Path) -> Path:
         The checkpoint folder written, ``output/checkpoint/epoch-0000_step-SSSSSSS_loss-0.000000``.
 
     Raises:
-        ConversionError: the file is unreadable or its tensors do not form a WaveGrad.
+        ConversionError: the file is unreadable, its tensors do not form a WaveGrad, or its
+            sizes exceed WaveGrad's or the features' limits.
         FileExistsError: that checkpoint folder exists already.
     """
     checkpoint = Path(checkpoint)
     if checkpoint.is_dir():
         checkpoint = checkpoint / "weights.pt"
-    data = _torch_load(checkpoint)
+    data = torch_load(checkpoint)
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise ConversionError(f"{checkpoint}: expected a dict with a 'model' state dict")
     params = lmnt_params(data, checkpoint, LMNT_DEFAULTS, tuple(LMNT_DEFAULTS))
-    step = _count(data.get("step", 0), "step", checkpoint, minimum=0)
-    sampler_args = _sampler_args(params.get("noise_schedule"), checkpoint)
-    state = _strip_prefix(data["model"], checkpoint, ANCHOR_KEY, "WaveGrad")
+    step = count(data.get("step", 0), "step", checkpoint, minimum=0)
+    sampler_args = linear_schedule_args(params.get("noise_schedule"), checkpoint)
+    state = strip_prefix(data["model"], checkpoint, ANCHOR_KEY, "WaveGrad")
     model_args = _model_args(state, checkpoint, params["hop_samples"])
     features = _features(params, model_args["n_mels"], checkpoint)
-    name = checkpoint_dirname(0, step, 0.0)
-    return _write_run(output, name, state, features, model_args, sampler_args, PATHS)
+    return write_run(output, checkpoint_dirname(0, step, 0.0), state, features,
+                     {"class_path": WaveGrad.__name__, "init_args": model_args},
+                     {"class_path": SAMPLER, "init_args": sampler_args})
 
 
-def export_lmnt_wavegrad(run: Path, output: Path, use_ema: bool = True) -> Path:
+def export_lmnt_wavegrad(run: Path, output: Path, use_ema: bool = True,
+                         overwrite: bool = False) -> Path:
     """Write a vocfw WaveGrad checkpoint in lmnt-com/wavegrad's format.
 
     The file holds ``{"step", "model", "params"}`` and loads with lmnt's ``predict``, which
@@ -111,33 +114,38 @@ def export_lmnt_wavegrad(run: Path, output: Path, use_ema: bool = True) -> Path:
 
     Args:
         run: run directory, ``checkpoint/`` folder or one checkpoint folder.
-        output: a ``.pt`` file, or a directory to write ``weights.pt`` into.
+        output: a ``.pt`` file, or a directory to write ``weights.pt`` into; never inside a
+            run's checkpoint folders.
         use_ema: export the moving-average weights when the checkpoint has them.
+        overwrite: replace the output file when it exists (otherwise it is refused).
 
     Returns:
         The file written.
 
     Raises:
         ConversionError: the checkpoint is not a WaveGrad trained with WaveGradDiffusion or
-            DDPM, or not of the size lmnt builds.
+            DDPM, or not of the size lmnt builds, or the output lies inside a run's checkpoint
+            folders.
+        FileExistsError: the output exists and ``overwrite`` is false.
     """
-    folder, spec, model_cls, sampler_cls = _read_run(run)
-    if model_cls is not WaveGrad or not issubclass(sampler_cls, DDPM):
+    registry = build_registry()
+    folder, spec, model_cls, sampler_cls = read_run(run, registry)
+    if model_cls is not WaveGrad or not issubclass(sampler_cls,
+                                                   registry.get("samplers", EXPORTABLE)):
         raise ConversionError(
             f"{folder}: lmnt-com/wavegrad's format holds only WaveGrad models trained with "
             f"WaveGradDiffusion or DDPM, got {spec['model']['class_path']} with "
             f"{spec['sampler']['class_path']}"
         )
-    model, sampler = spec["model"]["init_args"], spec["sampler"]["init_args"]
+    model = spec["model"]["init_args"]
     if model != LMNT_MODEL:
         raise ConversionError(f"{folder}: lmnt-com/wavegrad builds only WaveGrad({LMNT_MODEL}), "
                               f"this checkpoint holds WaveGrad({model})")
+    target = export_target(output, overwrite)
     params = {
         **LMNT_TRAINING,
         "sample_rate": spec["features"]["sample_rate"],
         "hop_samples": model["hop_length"],
-        "noise_schedule": np.linspace(
-            sampler["beta_start"], sampler["beta_end"], sampler["num_steps"]
-        ).tolist(),
+        "noise_schedule": lmnt_schedule(spec["sampler"]["init_args"]),
     }
-    return _save_lmnt(folder, output, use_ema, params)
+    return save_lmnt(folder, target, use_ema, params)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from vocfw.core.bounds import MAX_TRAINING_STEPS
 from vocfw.core.model import Vocoder
 from vocfw.core.sampler import Sampler, time_for
 
@@ -37,6 +38,8 @@ class DiffusionProcess(Sampler):
     """
 
     time_inputs = frozenset({"step", "noise_level"})
+    size_limits: ClassVar[dict[str, int]] = {"num_steps": MAX_TRAINING_STEPS}
+    """The longest training schedule a stored spec may ask for (:mod:`vocfw.core.bounds`)."""
     process: ClassVar[str] = "ddpm"
     """The forward process trained and inverted: ``ddpm``, standard normal noise."""
 
