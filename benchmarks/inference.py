@@ -56,6 +56,7 @@ from report import RESULTS, describe
 from vocfw.core.atomic import write_json, write_text
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import Components
+from vocfw.core.diffusion import FAST_SCHEDULE
 from vocfw.core.evaluate.metrics import log_mel_l1
 from vocfw.core.host_memory import retain_freed_memory
 from vocfw.core.infer.precision import native_bf16
@@ -65,7 +66,7 @@ from vocfw.core.sampler import Sampler
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.models.diffwave_convert import import_lmnt
 from vocfw.plugins.models.wavegrad_convert import import_lmnt_wavegrad
-from vocfw.plugins.samplers.ddpm import DDPM, FAST_SCHEDULE
+from vocfw.plugins.samplers.ddpm import DDPM
 from vocfw.plugins.samplers.wavegrad import WaveGradDiffusion
 
 PEER_CASES = [(6, 1, 1), (6, 10, 1), (6, 1, 8)]
@@ -165,7 +166,14 @@ def peer_pair(
                       else (peer_setup, import_lmnt))
     predict = setup(folder, device)
     convert(folder / "weights.pt", folder / "run")
-    return predict, load_components(folder / "run")[0].model.to(device).eval()
+    return predict, prepared(load_components(folder / "run")[0].model.to(device))
+
+
+def prepared(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` in eval mode on its fast sampling path, as ``vocfw predict`` runs it."""
+    model.eval()
+    model.prepare_for_inference()
+    return model
 
 
 def case_sampler(name: str, steps: int) -> Sampler:
@@ -194,8 +202,9 @@ def own_case(steps: int, seconds: int, batch: int, runs: int, device: torch.devi
     """vocfw's default model: fp32 and (where native) bf16 timed alternately, and output
     distances."""
     torch.manual_seed(0)
-    model = DiffWave().eval().to(device)
+    model = DiffWave().to(device)
     torch.nn.init.normal_(model.output_projection.weight, std=0.1)
+    prepared(model)
     frames = round(seconds * OWN_RATE / HOP)
     mel = torch.randn(batch, 100, frames, generator=torch.Generator().manual_seed(3)).to(device)
     audio_seconds = batch * frames * HOP / OWN_RATE
@@ -237,7 +246,7 @@ def own_case(steps: int, seconds: int, batch: int, runs: int, device: torch.devi
 def memory_probe(seconds: int, precision: str, device: str) -> None:
     """Vocode ``seconds`` of mel (1 sampling step) through ``vocode``; print max RSS in MiB."""
     torch.manual_seed(0)
-    components = Components(MelConfig(), DiffWave(), DDPM(inference_schedule=[0.5]))
+    components = Components(MelConfig(), prepared(DiffWave()), DDPM(inference_schedule=[0.5]))
     mel = torch.randn(100, round(seconds * OWN_RATE / HOP))
     vocode(components, [mel], batch_size=4, device=device, precision=precision,
            chunk_frames=round(10 * OWN_RATE / HOP))

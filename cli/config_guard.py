@@ -1,9 +1,10 @@
 """Checks of experiment configs after jsonargparse has parsed them.
 
 The model's mel bands and hop are linked from ``data.features`` and its step count from
-``sampler``; a config that sets them to something else is refused instead of silently
-overridden. (Which classes a config may name is enforced where jsonargparse resolves them:
-see :mod:`vocfw.core.config_safety`.)
+``sampler`` (:func:`vocfw.core.components.linked_arguments` says which, for the classes named);
+a config that sets them to something else is refused instead of silently overridden, with the
+check of :func:`vocfw.core.components.check_linked_value`. (Which classes a config may name is
+enforced where jsonargparse resolves them: see :mod:`vocfw.core.config_safety`.)
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 import yaml
 from jsonargparse import Namespace
 
-from vocfw.cli.parser import LINKS
-from vocfw.core.components import SpecError
+from vocfw.cli.parser import FEATURES
+from vocfw.core.components import check_linked_value, linked_arguments
 from vocfw.core.config_safety import load_yaml
+from vocfw.core.registry import Registry
 
 CONFIG_OPTIONS = ("-c", "--config")
 
@@ -37,9 +39,8 @@ def _load(path: Path) -> dict:
     return config if isinstance(config, dict) else {}
 
 
-def _explicit_model_values(argv: list[str]) -> dict[str, tuple[Any, str]]:
-    """Linked keys given for the model, with where (the last one given wins)."""
-    keys = [key for _, key in LINKS]
+def _explicit_model_values(argv: list[str], keys: list[str]) -> dict[str, tuple[Any, str]]:
+    """The model arguments among ``keys`` given explicitly, with where (the last one wins)."""
     found: dict[str, tuple[Any, str]] = {}
     for path in config_files(argv):
         model = _load(path).get("model")
@@ -56,10 +57,10 @@ def _explicit_model_values(argv: list[str]) -> dict[str, tuple[Any, str]]:
     return found
 
 
-def _linked_source(cfg: Namespace, source: str, key: str) -> Any:
-    """``{source}.{key}`` of the parsed config, or ``None`` where it has no such value."""
+def _value(cfg: Namespace, key: str) -> Any:
+    """The parsed config's value of a dotted ``key``, or ``None`` where it has none."""
     value: Any = cfg
-    for part in [*source.split("."), key]:
+    for part in key.split("."):
         if isinstance(value, Namespace | dict) and part in value:
             value = value[part]
         else:
@@ -67,18 +68,17 @@ def _linked_source(cfg: Namespace, source: str, key: str) -> Any:
     return value
 
 
-def check_linked_values(argv: list[str], cfg: Namespace) -> None:
-    """Refuse a model ``n_mels``/``hop_length``/``num_steps`` that differs from the value it is
-    linked from (``data.features``, ``sampler.init_args``).
+def check_linked_values(argv: list[str], cfg: Namespace, registry: Registry) -> None:
+    """Refuse a model argument given explicitly that differs from the value it is linked from
+    (mel bands and hop from ``data.features``, the step count from the sampler).
 
     Raises:
-        SpecError: naming the key, both values and where the model's value was given.
+        SpecError: naming where the model's value was given, both keys and both values.
     """
-    sources = {key: source for source, key in LINKS}
-    for key, (value, where) in _explicit_model_values(argv).items():
-        linked = _linked_source(cfg, sources[key], key)
-        if linked is not None and value != linked:
-            raise SpecError(
-                f"{where}: model.init_args.{key} is {value!r} but {sources[key]}.{key} is "
-                f"{linked!r}: set {key} once, under {sources[key]} (the model takes it from there)"
-            )
+    model, sampler = _value(cfg, "model.class_path"), _value(cfg, "sampler.class_path")
+    if model is None or sampler is None:
+        return  # no model to link
+    linked = linked_arguments(registry.resolve("models", model, "model.class_path"),
+                              registry.resolve("samplers", sampler, "sampler.class_path"), FEATURES)
+    for key, (value, where) in _explicit_model_values(argv, list(linked)).items():
+        check_linked_value(key, value, linked[key], _value(cfg, linked[key]), where)

@@ -15,8 +15,7 @@ import yaml
 
 from vocfw.core.atomic import write_text
 from vocfw.core.data.layout import audio_path, mel_path
-from vocfw.core.testing.fixture import write_audio
-from vocfw.core.testing.speechlike import speechlike
+from vocfw.core.demo_audio import speechlike, write_audio
 
 DEMO_RATE = 22050
 

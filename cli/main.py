@@ -1,9 +1,16 @@
-"""``vocfw``: build the registry, then the parser, then dispatch to a subcommand."""
+"""``vocfw``: build the registry, then the parser, then dispatch to a subcommand.
+
+The registry is built once per process (:func:`vocfw.core.registry.current_registry`) and is
+the one every part of the command uses. Input vocfw cannot use (a
+:class:`~vocfw.core.errors.VocfwError`) and a file system failure (``OSError``) are shown as
+one line; any other exception is a bug, shown with its traceback and a line saying so.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+import traceback
 from typing import Any
 
 import yaml
@@ -14,13 +21,16 @@ from vocfw.cli.config_guard import check_linked_values
 from vocfw.cli.parse_errors import describe_error
 from vocfw.cli.parser import build_parser, parse
 from vocfw.core.config_safety import registered_imports_only
-from vocfw.core.registry import Registry, build_registry
-from vocfw.core.train.loop import TrainingDivergedError
+from vocfw.core.errors import VocfwError
+from vocfw.core.registry import Registry, current_registry
 
 # Errors that describe bad input or state (OSError: unreadable or unwritable files, a full
 # disk); shown as one message line, not a traceback, exiting with 1 (a command line the parser
 # refuses exits with 2).
-USER_ERRORS = (ValueError, KeyError, OSError, TrainingDivergedError)
+USER_ERRORS = (VocfwError, OSError)
+BUG_STATUS = 70  # EX_SOFTWARE: an internal error
+BUG_LINE = ("this is a bug in vocfw or in one of its plugins (vocfw plugins lists them): "
+            "please report it with the traceback above")
 EXPERIMENTS = ("preprocess", "fit")
 
 LIST_OPTIONS = ("--datasets", "--metrics")
@@ -77,20 +87,24 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = gather_list_options(sys.argv[1:] if argv is None else list(argv))
     argv = gather_sampler_options(argv)
-    registry = build_registry()
+    registry = current_registry()
     commands.report_failures(registry)
     parser, experiments = build_parser(registry)
     command = argv[0] if argv else ""
+    prog = f"vocfw {command}".rstrip()
     try:
         with registered_imports_only(registry):
             cfg = parse(parser, experiments, argv)
             if command in EXPERIMENTS:
-                check_linked_values(argv, cfg[command])
+                check_linked_values(argv, cfg[command], registry)
             return dispatch(cfg, experiments, registry)
     except (ArgumentError, *USER_ERRORS) as exc:
-        prog = f"vocfw {command}".rstrip()
         print(f"{prog}: error: {describe_error(exc)}", file=sys.stderr)
         return 2 if isinstance(exc, ArgumentError) else 1
+    except Exception:
+        traceback.print_exc()
+        print(f"{prog}: internal error: {BUG_LINE}", file=sys.stderr)
+        return BUG_STATUS
 
 
 def dispatch(cfg: Namespace, experiments: dict[str, ArgumentParser], registry: Registry) -> int:

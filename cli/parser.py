@@ -1,7 +1,8 @@
 """The command-line parser, built by jsonargparse from the plugins' and engines' signatures.
 
 The registry is built before the parser so that every plugin class is imported and can be
-named in a config by its short class name (``DiffWave``, ``DDPM``). Every YAML jsonargparse
+named in a config by its short class name (``DiffWave``, ``DDPM``); the defaults are named so
+too, and the command line imports no plugin. Every YAML jsonargparse
 reads is held to the bounds of :mod:`vocfw.core.config_safety`, and options are never
 abbreviated (``--conf`` is not ``--config``).
 """
@@ -17,24 +18,20 @@ from jsonargparse import ArgumentParser, Namespace, set_parsing_settings
 from vocfw.cli.demo import demo
 from vocfw.cli.parse_errors import ConfigFileAction
 from vocfw.core import __version__
+from vocfw.core.components import add_component_arguments, linked_arguments
 from vocfw.core.config_safety import bound_config_yaml
 from vocfw.core.data.config import DataConfig
 from vocfw.core.evaluate.score import evaluate
 from vocfw.core.infer.predict import predict
 from vocfw.core.infer.schedule_search import search_schedule
-from vocfw.core.model import Vocoder
-from vocfw.core.registry import Registry, build_registry
-from vocfw.core.sampler import Sampler
+from vocfw.core.registry import Registry, current_registry
 from vocfw.core.seed import DEFAULT_SEED
 from vocfw.core.train.trainer import Trainer
-from vocfw.plugins.models.diffwave import DiffWave
-from vocfw.plugins.samplers.ddpm import DDPM
 
-DEFAULT_MODEL = {"class_path": f"{DiffWave.__module__}.{DiffWave.__name__}"}
-DEFAULT_SAMPLER = {"class_path": f"{DDPM.__module__}.{DDPM.__name__}"}
-# (source, key): model.init_args.{key} is linked from {source}.{key}
-LINKS = (("data.features", "n_mels"), ("data.features", "hop_length"),
-         ("sampler.init_args", "num_steps"))
+# the classes ``fit`` trains when a config names none, by registered name
+DEFAULT_MODEL = {"class_path": "DiffWave"}
+DEFAULT_SAMPLER = {"class_path": "DDPM"}
+FEATURES = "data.features"  # where an experiment config holds the mel settings
 PARSER_KEYS = {"help", "config", "print_config"}
 
 # A section one command only carries for another (``accept_sections_of``) is kept as parsed
@@ -78,20 +75,24 @@ def accept_sections_of(parser: ArgumentParser, other: ArgumentParser) -> Argumen
     return parser
 
 
-def fit_parser() -> ArgumentParser:
+def fit_parser(registry: Registry | None = None) -> ArgumentParser:
     """The schema of ``fit``: ``data``, ``model``, ``sampler``, ``trainer``, ``seed``, ``name``,
     ``resume_type``, ``checkpoint`` and ``overwrite``.
 
     The model's mel bands and hop are linked from ``data.features`` and its diffusion step count
-    from ``sampler``, so each is set once (a config setting them otherwise is refused).
+    from ``sampler`` (:func:`~vocfw.core.components.linked_arguments` of the default classes,
+    resolved in ``registry``), so each is set once (a config setting them otherwise is refused).
     """
+    registry = registry or current_registry()
     parser = _experiment_base("Train a vocoder")
-    parser.add_subclass_arguments(Vocoder, "model", required=True)
-    parser.add_subclass_arguments(Sampler, "sampler", required=True)
+    add_component_arguments(parser, ("model", "sampler"))
     parser.add_class_arguments(Trainer, "trainer")
     parser.set_defaults(model=DEFAULT_MODEL, sampler=DEFAULT_SAMPLER)
-    for source, key in LINKS:
-        parser.link_arguments(f"{source}.{key}", f"model.init_args.{key}")
+    linked = linked_arguments(registry.resolve("models", DEFAULT_MODEL["class_path"], "fit"),
+                              registry.resolve("samplers", DEFAULT_SAMPLER["class_path"], "fit"),
+                              FEATURES)
+    for key, source in linked.items():
+        parser.link_arguments(source, f"model.init_args.{key}")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
     parser.add_argument("--name", type=str | None, default=None, help="run name")
     parser.add_argument(
@@ -117,10 +118,10 @@ def preprocess_parser() -> ArgumentParser:
     return bare_flags(parser)
 
 
-def experiment_parsers() -> dict[str, ArgumentParser]:
+def experiment_parsers(registry: Registry | None = None) -> dict[str, ArgumentParser]:
     """``preprocess`` and ``fit``, each reading only its own options but accepting the whole
     experiment file, so one file serves both."""
-    preprocess, fit = preprocess_parser(), fit_parser()
+    preprocess, fit = preprocess_parser(), fit_parser(registry)
     accept_sections_of(fit, preprocess)
     accept_sections_of(preprocess, fit)
     return {"preprocess": preprocess, "fit": fit}
@@ -154,13 +155,14 @@ def build_parser(
     """The ``vocfw`` parser with all subcommands, and the subcommand parsers by name.
 
     Args:
-        registry: the plugins whose converters ``vocfw convert`` offers (default: every
-            installed plugin).
+        registry: the plugins whose classes configs name and whose converters
+            ``vocfw convert`` offers (default: the process's registry).
     """
+    registry = registry or current_registry()
     parser = _new_parser("vocfw: train and run diffusion neural vocoders")
     parser.add_argument("--version", action="version", version=f"vocfw {__version__}")
     commands = parser.add_subcommands(dest="command")
-    experiments = experiment_parsers()
+    experiments = experiment_parsers(registry)
     commands.add_subcommand(
         "preprocess", experiments["preprocess"],
         help="extract features from the corpora in data.datasets",
@@ -182,7 +184,7 @@ def build_parser(
     convert = _new_parser("Import and export checkpoints of other implementations")
     commands.add_subcommand("convert", convert,
                             help="import or export checkpoints with the registered converters")
-    add_converters(convert, registry or build_registry())
+    add_converters(convert, registry)
     commands.add_subcommand(
         "demo", function_parser(demo, "The whole job on a generated demo corpus", {"command"}),
         help="generate a demo corpus, then preprocess, fit, predict and evaluate",

@@ -24,13 +24,15 @@ from typing import IO, Any
 import numpy as np
 import soundfile as sf
 
+from vocfw.core.errors import VocfwError
+
 TMP_PREFIX = ".tmp-"
 # tempfile's names: the prefix and eight characters of [a-z0-9_]; files add the target's suffix
 TMP_DIR_RE = re.compile(rf"^{re.escape(TMP_PREFIX)}[a-z0-9_]{{8}}$")
 TMP_FILE_RE = re.compile(rf"^{re.escape(TMP_PREFIX)}[a-z0-9_]{{8}}(\.[^.]+)?$")
 
 
-class WriteError(OSError):
+class WriteError(VocfwError, OSError):
     """A file or folder could not be written (full disk, no permission, ...)."""
 
 

@@ -14,7 +14,6 @@ spec read from disk never makes Python import a module.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,18 +21,14 @@ from jsonargparse import ArgumentParser, Namespace
 
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.bounds import size_limit_excess
-from vocfw.core.errors import VocfwError
+from vocfw.core.errors import SpecError
 from vocfw.core.model import Vocoder
-from vocfw.core.registry import Registry, build_registry
+from vocfw.core.registry import Registry, current_registry
 from vocfw.core.sampler import Sampler
 
 PARTS = {"model": "models", "sampler": "samplers"}
 CLASS_KEYS = {"class_path", "init_args"}
-
-
-class SpecError(VocfwError, ValueError):
-    """A component spec is malformed, names a class that is not registered, or asks for sizes
-    beyond its classes' limits."""
+FEATURE_LINKS = ("n_mels", "hop_length")  # model arguments taken from the mel features
 
 
 @dataclass
@@ -62,34 +57,6 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def import_paths(cls: type) -> set[str]:
-    """The names a registered class may be given by: its short name, its defining module's path
-    and the path through every already imported parent package that re-exports it."""
-    paths = {cls.__name__, f"{cls.__module__}.{cls.__qualname__}"}
-    parts = cls.__module__.split(".")
-    for end in range(1, len(parts)):
-        package = sys.modules.get(".".join(parts[:end]))
-        if package is not None and getattr(package, cls.__qualname__, None) is cls:
-            paths.add(f"{'.'.join(parts[:end])}.{cls.__qualname__}")
-    return paths
-
-
-def resolve_class(kind: str, name: Any, registry: Registry, where: str) -> type:
-    """The registered ``kind`` (``models``/``samplers``) class called ``name``; nothing imported.
-
-    Raises:
-        SpecError: ``name`` is not a string naming a registered class.
-    """
-    for entry in registry.entries[kind].values():
-        if isinstance(name, str) and name in import_paths(entry.cls):
-            return entry.cls
-    known = ", ".join(sorted(registry.entries[kind])) or "none"
-    raise SpecError(
-        f"{where}: {name!r} is not registered as a {kind[:-1]} class (registered: {known}); "
-        f"nothing was imported"
-    )
-
-
 def refuse_nested_classes(value: Any, where: str) -> None:
     """Raise :class:`SpecError` if ``value`` holds a ``class_path`` at any depth."""
     if isinstance(value, dict):
@@ -109,7 +76,7 @@ def _class_spec(part: str, value: Any, registry: Registry, where: str) -> tuple[
             f"{where}: {part}: expected a mapping with class_path (and optionally init_args), "
             f"got {type(value).__name__}"
         )
-    cls = resolve_class(PARTS[part], value["class_path"], registry, f"{where}: {part}.class_path")
+    cls = registry.resolve(PARTS[part], value["class_path"], f"{where}: {part}.class_path")
     init_args = value.get("init_args", {})
     if not isinstance(init_args, dict):
         raise SpecError(f"{where}: {part}.init_args must be a mapping, got "
@@ -126,7 +93,7 @@ def checked_spec(
     Args:
         spec: ``{"features": {...}, "model": {...}, "sampler": {...}}`` as read from disk.
         where: the file (or other source) named in errors.
-        registry: the registered classes (default: built from the installed plugins).
+        registry: the registered classes (default: :func:`~vocfw.core.registry.current_registry`).
 
     Raises:
         SpecError: a part is missing or not a mapping, or a class is not registered.
@@ -147,7 +114,7 @@ def _checked(spec: Any, where: str, registry: Registry | None) -> tuple[dict, di
     if not isinstance(features, dict):
         raise SpecError(f"{where}: features must be a mapping of mel settings, got "
                         f"{type(features).__name__}")
-    registry = registry or build_registry()
+    registry = registry or current_registry()
     parts = {part: _class_spec(part, spec[part], registry, where) for part in PARTS}
     checked = {part: value for part, (_, value) in parts.items()}
     return {"features": features, **checked}, {part: cls for part, (cls, _) in parts.items()}
@@ -160,8 +127,10 @@ def _check_sizes(cls: type, part: str, normal: dict, where: str) -> None:
         raise SpecError(f"{where}: {part}.init_args.{excess}")
 
 
-def _parser(parts: tuple[str, ...] = ("features", *PARTS)) -> ArgumentParser:
-    parser = ArgumentParser(exit_on_error=False)
+def add_component_arguments(parser: ArgumentParser, parts: tuple[str, ...]) -> ArgumentParser:
+    """Add the schema of a components spec's ``parts`` to ``parser``: the mel ``features``, and
+    any registered ``model`` and ``sampler`` as ``{class_path, init_args}``. The one schema of
+    ``components.json`` and of ``vocfw fit``'s model and sampler sections."""
     if "features" in parts:
         parser.add_class_arguments(MelConfig, "features")
     if "model" in parts:
@@ -178,7 +147,7 @@ def _parse(spec: dict, where: str, parts: tuple[str, ...]) -> tuple[ArgumentPars
         SpecError: an unknown argument or value (with jsonargparse's message), or a model and
             sampler that disagree on the diffusion step count.
     """
-    parser = _parser(parts)
+    parser = add_component_arguments(ArgumentParser(exit_on_error=False), parts)
     try:
         cfg = parser.parse_object({part: spec[part] for part in parts})
     except Exception as exc:  # jsonargparse raises its own error types
@@ -186,48 +155,77 @@ def _parse(spec: dict, where: str, parts: tuple[str, ...]) -> tuple[ArgumentPars
     return parser, cfg
 
 
-def check_shared_steps(model: dict, sampler: dict, where: str) -> None:
-    """Refuse a model and sampler whose ``num_steps`` (the training step count) differ.
+def linked_arguments(model: type, sampler: type, features: str = "features") -> dict[str, str]:
+    """The model's constructor arguments linked from another part: argument -> the key whose
+    value it takes (``features.n_mels``, ``sampler.init_args.num_steps``).
 
-    The step count belongs to the sampler; a model that embeds the steps must be built with the
-    same count (the command line links it from ``sampler.init_args.num_steps``).
+    Mel bands and hop come from the features (found under ``features``); the step count from
+    the sampler's :attr:`~vocfw.core.sampler.Sampler.steps_argument` where the model declares
+    a :attr:`~vocfw.core.model.Vocoder.steps_argument` and the sampler one.
+    """
+    linked = {key: f"{features}.{key}" for key in FEATURE_LINKS}
+    if model.steps_argument is not None and sampler.steps_argument is not None:
+        linked[model.steps_argument] = f"sampler.init_args.{sampler.steps_argument}"
+    return linked
+
+
+def check_linked_value(key: str, value: Any, source: str, linked: Any, where: str) -> None:
+    """Refuse a model argument ``key`` set to ``value`` other than the ``linked`` value of the
+    key ``source`` it is taken from.
 
     Raises:
-        SpecError: both take ``num_steps`` and the values differ.
+        SpecError: naming where the model's value was given, both keys and both values.
     """
-    model_steps = model.get("init_args", {}).get("num_steps")
-    sampler_steps = sampler.get("init_args", {}).get("num_steps")
-    if None not in (model_steps, sampler_steps) and model_steps != sampler_steps:
-        raise SpecError(
-            f"{where}: model.init_args.num_steps is {model_steps} but sampler.init_args.num_steps "
-            f"is {sampler_steps}: set num_steps once, under sampler (the model takes it from there)"
-        )
+    if value is not None and linked is not None and value != linked:
+        section = source.rsplit(".", 1)[0].removesuffix(".init_args")
+        raise SpecError(f"{where}: model.init_args.{key} is {value!r} but {source} is "
+                        f"{linked!r}: set {key} once, under {section} (the model takes it from "
+                        "there)")
 
 
-def normalise_spec(spec: dict, where: str = "component spec") -> dict:
+def check_shared_steps(model: dict, sampler: dict, classes: dict[str, type], where: str) -> None:
+    """Refuse a model and sampler spec whose training step counts differ (see
+    :func:`linked_arguments`; the mel settings are checked on the built model).
+
+    Raises:
+        SpecError: both take a step count and the values differ.
+    """
+    for key, source in linked_arguments(classes["model"], classes["sampler"]).items():
+        if key not in FEATURE_LINKS:
+            steps = source.rsplit(".", 1)[1]
+            check_linked_value(key, model.get("init_args", {}).get(key), source,
+                               sampler.get("init_args", {}).get(steps), where)
+
+
+def normalise_spec(
+    spec: dict, where: str = "component spec", registry: Registry | None = None
+) -> dict:
     """Validate a ``{"features", "model", "sampler"}`` spec and fill in every default.
 
     Args:
         spec: the spec; its classes must be registered (see :func:`checked_spec`).
         where: the file (or other source) named in errors.
+        registry: the registered classes (default: the process's registry).
 
     Raises:
         SpecError: an unregistered class, a malformed spec, an unknown argument or value
             (with jsonargparse's message), sizes beyond a class's limits, or a model and
             sampler with different step counts.
     """
-    return _normalised(spec, where)[2]
+    return _normalised(spec, where, registry)[2]
 
 
-def _normalised(spec: dict, where: str) -> tuple[ArgumentParser, Namespace, dict]:
+def _normalised(
+    spec: dict, where: str, registry: Registry | None
+) -> tuple[ArgumentParser, Namespace, dict]:
     """The parser, the parsed spec and its plain normalised form (see :func:`normalise_spec`)."""
     parts = ("features", *PARTS)
-    checked, classes = _checked(spec, where, None)
+    checked, classes = _checked(spec, where, registry)
     parser, cfg = _parse(checked, where, parts)
     normal = _plain({part: cfg[part] for part in parts})
     for part, cls in classes.items():
         _check_sizes(cls, part, normal[part], where)
-    check_shared_steps(normal["model"], normal["sampler"], where)
+    check_shared_steps(normal["model"], normal["sampler"], classes, where)
     return parser, cfg, normal
 
 
@@ -240,10 +238,12 @@ def _instantiate(parser: ArgumentParser, cfg: Namespace, where: str) -> Namespac
         ) from None
 
 
-def build_components(spec: dict, where: str = "component spec") -> Components:
+def build_components(
+    spec: dict, where: str = "component spec", registry: Registry | None = None
+) -> Components:
     """Instantiate features, model and sampler from a spec (see :func:`normalise_spec`); the
     result keeps the normalised spec."""
-    parser, cfg, normal = _normalised(spec, where)
+    parser, cfg, normal = _normalised(spec, where, registry)
     built = _instantiate(parser, cfg, where)
     features = built.features
     features = features if isinstance(features, MelConfig) else MelConfig(**features)
@@ -272,7 +272,9 @@ def pair_up(features: MelConfig, model: Vocoder, sampler: Sampler, where: str) -
                         f"{type(model).__name__}: {reason}")
 
 
-def build_sampler(components: Components, sampler: dict, where: str) -> Sampler:
+def build_sampler(
+    components: Components, sampler: dict, where: str, registry: Registry | None = None
+) -> Sampler:
     """Build another sampler for built ``components`` and record it in ``components.spec``.
 
     Args:
@@ -280,16 +282,17 @@ def build_sampler(components: Components, sampler: dict, where: str) -> Sampler:
         sampler: the new sampler's ``{"class_path", "init_args"}``; its class must be
             registered.
         where: the source named in errors.
+        registry: the registered classes (default: the process's registry).
 
     Raises:
         SpecError: an unregistered class, bad arguments, sizes beyond its limits, a step
             count other than the model's, or a sampler that cannot drive the model.
     """
-    checked, classes = _checked({**components.spec, "sampler": sampler}, where, None)
+    checked, classes = _checked({**components.spec, "sampler": sampler}, where, registry)
     parser, cfg = _parse(checked, where, ("sampler",))
     normal = _plain(cfg["sampler"])
     _check_sizes(classes["sampler"], "sampler", normal, where)
-    check_shared_steps(components.spec["model"], normal, where)
+    check_shared_steps(components.spec["model"], normal, classes, where)
     sampler = _instantiate(parser, cfg, where).sampler
     pair_up(components.features, components.model, sampler, where)
     components.sampler = sampler

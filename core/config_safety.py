@@ -24,9 +24,8 @@ import yaml
 from jsonargparse import _common as _jsonargparse_common
 from jsonargparse import get_loader, set_loader, set_parsing_settings
 
-from vocfw.core.components import import_paths
 from vocfw.core.errors import VocfwError
-from vocfw.core.registry import KINDS, Registry
+from vocfw.core.registry import Registry
 
 MAX_DEPTH = 50
 """The deepest a config's mappings and lists may nest."""
@@ -55,9 +54,8 @@ def registered_imports_only(registry: Registry) -> Iterator[None]:
     """
     settings = _jsonargparse_common.parsing_settings
     saved = {key: settings[key] for key in _POLICY_SETTINGS}
-    allowed = {path for kind in KINDS for entry in registry.entries[kind].values()
-               for path in import_paths(entry.cls) if "." in path}
-    set_parsing_settings(import_path_denylist=["*"], import_path_allowlist=sorted(allowed))
+    set_parsing_settings(import_path_denylist=["*"],
+                         import_path_allowlist=sorted(registry.import_paths()))
     try:
         yield
     finally:

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from vocfw.core.errors import VocfwError
+
 DIRECTIONS = ("import", "export")
+
+
+class ConverterError(VocfwError, ValueError):
+    """A converter record is malformed: its name, direction or function cannot be offered as a
+    ``vocfw convert`` subcommand."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,10 @@ class Converter:
             checks the sizes a checkpoint declares before reading its tensors
             (:func:`vocfw.core.runs.convert_toolkit.check_architecture`).
         help: one line for ``vocfw convert --help``.
+
+    Raises:
+        ConverterError: a name that is not letters, digits, ``-`` or ``_``, another
+            direction, or a function that is not callable or has untyped parameters.
     """
 
     name: str
@@ -40,16 +51,22 @@ class Converter:
     help: str = ""
 
     def __post_init__(self) -> None:
-        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
-            raise ValueError(f"converter name {self.name!r} must be letters, digits, - or _")
+        text = self.name if isinstance(self.name, str) else ""
+        if not text.replace("-", "").replace("_", "").isalnum():
+            raise ConverterError(f"converter name {self.name!r} must be letters, digits, - or _")
         if self.direction not in DIRECTIONS:
-            raise ValueError(f"converter {self.name!r}: direction must be one of {DIRECTIONS}, "
-                             f"got {self.direction!r}")
+            raise ConverterError(f"converter {self.name!r}: direction must be one of "
+                                 f"{DIRECTIONS}, got {self.direction!r}")
         if not callable(self.function):
-            raise ValueError(f"converter {self.name!r}: function {self.function!r} is not "
-                             "callable")
-        missing = [name for name, p in inspect.signature(self.function).parameters.items()
+            raise ConverterError(f"converter {self.name!r}: function {self.function!r} is not "
+                                 "callable")
+        try:
+            parameters = inspect.signature(self.function).parameters
+        except (TypeError, ValueError) as exc:
+            raise ConverterError(f"converter {self.name!r}: function {self.function!r} has no "
+                                 f"signature to build options from ({exc})") from None
+        missing = [name for name, p in parameters.items()
                    if p.annotation is inspect.Parameter.empty]
         if missing:
-            raise ValueError(f"converter {self.name!r}: parameters {missing} of "
-                             f"{self.function.__qualname__} have no type annotation")
+            raise ConverterError(f"converter {self.name!r}: parameters {missing} of "
+                                 f"{self.function.__qualname__} have no type annotation")

@@ -35,6 +35,11 @@ class CorpusLayoutError(VocfwError, FileNotFoundError):
         super().__init__(f"{corpus}: {path}: {expected}")
 
 
+class UtteranceError(VocfwError, ValueError):
+    """A corpus loader yielded an utterance record that cannot be used: a split that is not one
+    of :data:`SPLITS`, a uid that is not a safe file name, or a uid already taken."""
+
+
 @dataclass(frozen=True)
 class Utterance:
     """One training or test item.
@@ -49,6 +54,10 @@ class Utterance:
         end: segment end in seconds (``None``: to the end of the file).
         song: song name, for corpora that have one.
         text: transcript, for corpora that have one.
+
+    Raises:
+        UtteranceError: ``split`` is not one of :data:`SPLITS`, or ``uid`` is not a safe file
+            name (naming ``path``).
     """
 
     dataset: str
@@ -63,10 +72,11 @@ class Utterance:
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
-            raise ValueError(f"utterance {self.uid!r}: split must be one of {SPLITS}")
+            raise UtteranceError(f"{self.path}: utterance {self.uid!r}: split must be one of "
+                                 f"{SPLITS}, got {self.split!r}")
         problem = uid_problem(self.uid)
         if problem is not None:
-            raise ValueError(f"utterance: {problem}")
+            raise UtteranceError(f"{self.path}: utterance: {problem}")
 
 
 @dataclass(frozen=True)

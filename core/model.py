@@ -36,6 +36,11 @@ class Vocoder(nn.Module, abc.ABC):
     [0, 1] of a flow from noise (t = 0) to data (t = 1), for which :meth:`denoise` returns the
     flow's velocity instead of the noise (FrameWave with FlowMatching)."""
 
+    steps_argument: ClassVar[str | None] = None
+    """The constructor argument holding the number of training steps this model embeds
+    (it must equal the sampler's, see :attr:`vocfw.core.sampler.Sampler.steps_argument`);
+    ``None`` when the model embeds none."""
+
     def check_mel(self, mel: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``mel`` is (B, n_mels, T), naming the shape found."""
         if mel.dim() != 3 or mel.shape[1] != self.n_mels:
@@ -79,7 +84,19 @@ class Vocoder(nn.Module, abc.ABC):
         predicted noise."""
         return self.denoise(audio, time, self.condition(mel))
 
+    def prepare_for_inference(self) -> None:
+        """Called by the inference engine once after the weights are loaded and before
+        sampling; a model may build a faster, equivalent no-grad path here, which must give the
+        reference output within fp32 rounding; the default does nothing."""
+
     @property
-    def receptive_field(self) -> int:
-        """Samples of context one output sample depends on (used to overlap chunks)."""
-        return 0
+    def receptive_field(self) -> int | None:
+        """Samples one output sample of :meth:`denoise` depends on, through the noisy audio or
+        the mel (the span from the first to the last, an upper bound if not exact).
+
+        Chunked vocoding overlaps neighbouring chunks by at least this much, and the contract
+        kit measures the span and fails a model that states less. The default ``None`` says the
+        model has not stated it: such a model vocodes whole inputs, and chunking it is refused,
+        since no overlap is known to hide the chunk edges.
+        """
+        return None

@@ -1,22 +1,41 @@
 """The registry: every corpus, model and sampler class and every checkpoint converter the
-plugins registered, checked once.
+plugins registered, checked once, and the one place a configured class name is resolved.
 
-The registry calls each ``vocfw_register_*`` hook implementation separately, so a class can
-be traced to the distribution that registered it, and a broken plugin only loses its own
-classes.
+One registry per process, built on first use: :func:`current_registry` builds it from the
+installed plugins and hands the same one to every later caller (the command line, component
+building, vocoding, the Python API, converters, the contract kit), building again only when the
+installed plugins change (the ``vocfw`` entry points or the ``VOCFW_*`` variables that choose
+among them), so a plugin installed while a process runs is still seen. Functions that need the
+registry take an optional ``registry`` argument defaulting to it; :func:`build_registry` always
+builds a fresh one.
+
+Each plugin's implementations of a ``vocfw_register_*`` hook are called through pluggy's hook
+caller for that plugin alone (:meth:`pluggy.PluginManager.subset_hook_caller`), so a class is
+traced to the distribution that registered it, a broken plugin only loses its own classes, and
+``VOCFW_TRACE_PLUGINS`` traces every call.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 from dataclasses import dataclass, field
 from functools import partial
+from importlib.metadata import entry_points
 from typing import Any
 
 from vocfw.core.converters import Converter
 from vocfw.core.corpus import Corpus
+from vocfw.core.errors import SpecError, VocfwError
 from vocfw.core.model import Vocoder
-from vocfw.core.plugins import PluginFailure, PluginManager, PluginSource, get_plugin_manager
+from vocfw.core.plugins import (
+    GROUP,
+    PluginFailure,
+    PluginManager,
+    PluginSource,
+    get_plugin_manager,
+)
 from vocfw.core.sampler import Sampler
 
 KINDS: dict[str, tuple[str, type]] = {
@@ -29,8 +48,32 @@ KINDS: dict[str, tuple[str, type]] = {
 CONVERTER_HOOK = "vocfw_register_converters"
 
 
-class RegistrationError(ValueError):
+# the environment variables that choose which installed plugins load (see vocfw.core.plugins)
+PLUGIN_VARIABLES = ("VOCFW_DISABLE_PLUGIN_AUTOLOAD", "VOCFW_BLOCK_PLUGINS")
+NOUNS = {"corpora": "corpus", "models": "model", "samplers": "sampler"}
+
+
+class RegistrationError(VocfwError, ValueError):
     """A class was rejected: wrong base class, abstract, or a name already taken."""
+
+
+class UnknownKeyError(VocfwError, KeyError):
+    """A key (class or dataset name) that no registered class has."""
+
+    def __str__(self) -> str:  # the message itself, not KeyError's quoted repr of it
+        return str(self.args[0]) if self.args else ""
+
+
+def import_paths(cls: type) -> set[str]:
+    """The names a registered class may be given by: its short name, its defining module's path
+    and the path through every already imported parent package that re-exports it."""
+    paths = {cls.__name__, f"{cls.__module__}.{cls.__qualname__}"}
+    parts = cls.__module__.split(".")
+    for end in range(1, len(parts)):
+        package = sys.modules.get(".".join(parts[:end]))
+        if package is not None and getattr(package, cls.__qualname__, None) is cls:
+            paths.add(f"{'.'.join(parts[:end])}.{cls.__qualname__}")
+    return paths
 
 
 @dataclass(frozen=True)
@@ -114,12 +157,39 @@ class Registry:
         self.converters[converter.name] = ConverterEntry(converter, plugin, distribution, version)
 
     def get(self, kind: str, key: str) -> type:
-        """Return a registered class, or raise ``KeyError`` listing the known keys."""
+        """Return a registered class, or raise :class:`UnknownKeyError` listing the known keys."""
         try:
             return self.entries[kind][key].cls
         except KeyError:
             known = ", ".join(sorted(self.entries[kind])) or "none"
-            raise KeyError(f"no {kind} entry named {key!r}; registered: {known}") from None
+            raise UnknownKeyError(f"no {kind} entry named {key!r}; registered: {known}") from None
+
+    def resolve(self, kind: str, name: Any, where: str) -> type:
+        """The registered ``kind`` class a config names; nothing is imported.
+
+        Args:
+            kind: ``corpora``, ``models`` or ``samplers``.
+            name: its key (a corpus's ``name``, a class name) or one of its
+                :func:`import_paths`.
+            where: the file, key or option named in the error.
+
+        Raises:
+            SpecError: ``name`` is not a string naming a registered class of that kind.
+        """
+        entries = self.entries[kind]
+        if isinstance(name, str) and name in entries:
+            return entries[name].cls
+        for entry in entries.values():
+            if isinstance(name, str) and name in import_paths(entry.cls):
+                return entry.cls
+        known = ", ".join(sorted(entries)) or "none"
+        raise SpecError(f"{where}: {name!r} is not a registered {NOUNS[kind]} (registered: "
+                        f"{known}); nothing was imported")
+
+    def import_paths(self) -> set[str]:
+        """The dotted import paths of every registered corpus, model and sampler class."""
+        return {path for kind in KINDS for entry in self.entries[kind].values()
+                for path in import_paths(entry.cls) if "." in path}
 
     def corpus_for(self, dataset: str) -> type[Corpus]:
         """The corpus class for a dataset key: an exact name, else the longest name it starts with.
@@ -132,8 +202,18 @@ class Registry:
         prefixes = [name for name in corpora if dataset.startswith(name)]
         if not prefixes:
             known = ", ".join(sorted(corpora))
-            raise KeyError(f"dataset {dataset!r} matches no registered corpus; known: {known}")
+            raise UnknownKeyError(
+                f"dataset {dataset!r} matches no registered corpus; known: {known}")
         return corpora[max(prefixes, key=len)].cls
+
+
+def _registered_items(pm: PluginManager, hook_name: str, plugin_name: str) -> list:
+    """What one plugin's implementations of ``hook_name`` return, called through pluggy's hook
+    caller for that plugin alone (so hook tracing sees the call); the register hooks take no
+    arguments."""
+    others = [plugin for name, plugin in pm.list_name_plugin() if name != plugin_name]
+    results = pm.subset_hook_caller(hook_name, remove_plugins=others)()
+    return [item for result in results for item in result or []]
 
 
 def build_registry(pm: PluginManager | None = None) -> Registry:
@@ -143,19 +223,40 @@ def build_registry(pm: PluginManager | None = None) -> Registry:
     hooks = {hook_name: partial(registry.add, kind) for kind, (hook_name, _) in KINDS.items()}
     hooks[CONVERTER_HOOK] = registry.add_converter
     for hook_name, add in hooks.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
-            distribution, version = pm.distribution_of(impl.plugin_name)
+        implementers = dict.fromkeys(  # in registration order, each plugin once
+            impl.plugin_name for impl in getattr(pm.hook, hook_name).get_hookimpls())
+        for plugin_name in implementers:
+            distribution, version = pm.distribution_of(plugin_name)
             try:
-                items = impl.function() or []
+                items = _registered_items(pm, hook_name, plugin_name)
             except Exception as exc:
                 registry.failures.append(
-                    PluginFailure(impl.plugin_name, distribution, f"{hook_name} raised {exc!r}")
+                    PluginFailure(plugin_name, distribution, f"{hook_name} raised {exc!r}")
                 )
                 continue
             for item in items:
                 try:
-                    add(item, impl.plugin_name, distribution, version)
+                    add(item, plugin_name, distribution, version)
                 except RegistrationError as exc:
-                    failure = PluginFailure(impl.plugin_name, distribution, str(exc))
-                    registry.failures.append(failure)
+                    registry.failures.append(PluginFailure(plugin_name, distribution, str(exc)))
     return registry
+
+
+def _installed_plugins() -> tuple:
+    """What decides which plugins load: the ``vocfw`` entry points and the plugin variables."""
+    points = sorted((ep.name, ep.value, str(ep.dist and ep.dist.metadata["Name"]))
+                    for ep in entry_points(group=GROUP))
+    return (*points, *(os.environ.get(name, "") for name in PLUGIN_VARIABLES))
+
+
+_current: tuple[tuple, Registry] | None = None  # (installed plugins, their registry)
+
+
+def current_registry() -> Registry:
+    """The process's registry: built on first use, and again only when the installed plugins
+    (or the variables choosing among them) have changed since."""
+    global _current
+    installed = _installed_plugins()
+    if _current is None or _current[0] != installed:
+        _current = (installed, build_registry())
+    return _current[1]

@@ -11,6 +11,7 @@ import abc
 from collections.abc import Sequence
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from vocfw.core.audio.mel import MelConfig
@@ -55,6 +56,15 @@ class Sampler(abc.ABC):
     time_inputs: ClassVar[frozenset[TimeInput]] = frozenset({"step"})
     """The kinds of time input (:attr:`vocfw.core.model.Vocoder.time_input`) this sampler can
     give a model; a model taking another kind is refused by :meth:`model_incompatibility`."""
+
+    steps_argument: ClassVar[str | None] = "num_steps"
+    """The constructor argument holding the training step count a step-input model must
+    embed; ``None`` when the sampler fixes none."""
+
+    schedule_argument: ClassVar[str | None] = None
+    """The constructor argument that takes an inference schedule as a list of betas (what
+    ``vocfw predict --schedule`` and the schedule search set); ``None`` when the sampler
+    cannot sample along one."""
 
     def model_incompatibility(self, model: Vocoder) -> str | None:
         """Why this sampler cannot train or sample ``model``, or ``None``.
@@ -129,14 +139,25 @@ class Sampler(abc.ABC):
     def incompatibility(self, trained: Sampler) -> str | None:
         """Why this sampler cannot vocode with a model trained with ``trained``, or ``None``.
 
-        Called when ``vocfw predict`` replaces a run's sampler. The default accepts any;
-        a sampler that knows the training process it inverts compares it with ``trained``'s.
+        Called when ``vocfw predict`` replaces a run's sampler. The default accepts only a
+        model trained with this sampler's own class, since nothing tells it what another
+        class trained; a sampler that can invert other training processes overrides it and
+        compares their processes (see :attr:`training_betas`).
         """
+        if type(trained) is type(self):
+            return None
+        return (f"the model was trained with {type(trained).__name__}, and "
+                f"{type(self).__name__} does not declare that it can invert that process")
+
+    @property
+    def training_betas(self) -> np.ndarray | None:
+        """(S,) float64 betas of the training noise schedule, what the schedule search keeps an
+        inference schedule within; ``None`` (the default) when the process has none."""
         return None
 
     @property
     def num_inference_steps(self) -> int:
-        """Network evaluations one call of :meth:`sample` makes."""
+        """Network evaluations one call of :meth:`sample` makes (0: not stated)."""
         return 0
 
 

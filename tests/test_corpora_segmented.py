@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus_trees import CorpusFixture, phrases
+from corpus_trees.segmented_trees import BUILDERS, CSD_SONGS
 
 from vocfw.core.audio.io import audio_duration
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
-from vocfw.core.testing.fixture import CorpusFixture, phrases, write_audio
-from vocfw.core.testing.segmented_trees import BUILDERS, CSD_SONGS
+from vocfw.core.testing.fixture import write_audio
 from vocfw.plugins.datasets.csd import CSD
 from vocfw.plugins.datasets.kising import KiSing
 from vocfw.plugins.datasets.nus48e import NUS48E

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus_trees import CorpusFixture
+from corpus_trees.whole_file_trees import BUILDERS, build_folder
 
 from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
-from vocfw.core.testing.fixture import CorpusFixture, write_audio
-from vocfw.core.testing.whole_file_trees import BUILDERS, build_folder
+from vocfw.core.testing.fixture import write_audio
 from vocfw.plugins.datasets.folder import AudioFolder
 from vocfw.plugins.datasets.libritts import LibriTTS
 from vocfw.plugins.datasets.ljspeech import LJSpeech

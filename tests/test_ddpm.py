@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.diffusion import align_steps
 from vocfw.core.testing.fixture import tone
 from vocfw.plugins.models.diffwave import DiffWave
-from vocfw.plugins.samplers.ddpm import DDPM, align_steps
+from vocfw.plugins.samplers.ddpm import DDPM
 
 
 def tiny(n_mels: int = 20) -> DiffWave:

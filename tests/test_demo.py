@@ -22,5 +22,7 @@ def test_demo_runs_every_stage(tmp_path: Path, capsys) -> None:
         summary = json.loads((out / "result" / mode / "eval" / "summary.json").read_text())
         assert len(list((out / "result" / mode / "pred").glob("*.wav"))) == files, mode
         assert summary, mode
-    printed = capsys.readouterr().out
+    printed, logged = capsys.readouterr()
     assert "demo finished" in printed and str(out / "result") in printed
+    assert "\r" not in logged  # progress on a non-terminal: whole lines, now and then
+    assert len((printed + logged).splitlines()) < 300

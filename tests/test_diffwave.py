@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from vocfw.plugins.models.diffwave import DiffWave, _gated, upsample_factors
+from vocfw.plugins.models.diffwave import DiffWave
+from vocfw.plugins.models.diffwave_blocks import ResidualBlock, gated, upsample_factors
 
 
 def tiny(**kwargs: int) -> DiffWave:
@@ -71,8 +72,20 @@ def test_receptive_field_is_the_support_of_one_input_sample() -> None:
     with torch.no_grad():
         changed = (model(bumped, step, mel) - model(audio, step, mel)).abs()[0] > 0
     span = changed.nonzero().flatten()
-    assert model.receptive_field == 1 + 2 * (1 + 2 + 4 + 1)
-    assert int(span[-1] - span[0]) + 1 == model.receptive_field
+    dilated = 1 + 2 * (1 + 2 + 4 + 1)
+    assert int(span[-1] - span[0]) + 1 == dilated  # the audio path's exact support
+    assert model.receptive_field == dilated + 3 * 256  # plus at most 3 mel frames
+
+
+def test_receptive_field_covers_the_support_of_one_mel_frame() -> None:
+    model = tiny(residual_layers=4, dilation_cycle_length=3)
+    mel, audio, step = torch.randn(1, 20, 12), torch.randn(1, 12 * 256), torch.tensor([3])
+    bumped = mel.clone()
+    bumped[0, :, 6] += 1.0
+    with torch.no_grad():
+        changed = (model(audio, step, bumped) - model(audio, step, mel)).abs()[0] > 0
+    span = changed.nonzero().flatten()
+    assert int(span[-1] - span[0]) + 1 <= model.receptive_field
 
 
 def test_output_does_not_depend_on_how_much_conditioning_is_cached() -> None:
@@ -117,10 +130,11 @@ def test_gradients_reach_every_parameter() -> None:
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
-def test_training_and_inference_paths_agree() -> None:
+def test_training_and_prepared_inference_paths_agree() -> None:
     model = tiny()
     mel, audio, step = torch.randn(2, 20, 4), torch.randn(2, 4 * 256), torch.tensor([3, 41])
     with_grad = model(audio, step, mel)
+    model.prepare_for_inference()
     with torch.inference_mode():
         without = model(audio, step, mel)
     assert with_grad.requires_grad
@@ -129,10 +143,23 @@ def test_training_and_inference_paths_agree() -> None:
 
 def test_gated_unit_gradient_is_that_of_sigmoid_times_tanh() -> None:
     y = torch.randn(2, 6, 40, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda v: _gated(v, 3), (y,))
+    assert torch.autograd.gradcheck(lambda v: gated(v, 3), (y,))
     y32 = torch.randn(3, 8, 500) * 3
     grad = torch.randn(3, 4, 500)
     mine, want = y32.clone().requires_grad_(), y32.clone().requires_grad_()
-    _gated(mine, 4).backward(grad)
+    gated(mine, 4).backward(grad)
     (torch.sigmoid(want[:, :4]) * torch.tanh(want[:, 4:])).backward(grad)
     torch.testing.assert_close(mine.grad, want.grad, rtol=0, atol=1e-6)
+
+
+def test_residual_block_is_lmnts() -> None:
+    from diffwave.model import ResidualBlock as LmntResidualBlock
+
+    torch.manual_seed(0)
+    ours, lmnt = ResidualBlock(20, 8, 4), LmntResidualBlock(20, 8, 4)
+    lmnt.load_state_dict(ours.state_dict())
+    x, mel, step = torch.randn(2, 8, 300), torch.randn(2, 20, 300), torch.randn(2, 512)
+    got = ours(x, ours.conditioner_projection(mel), step)
+    want = lmnt(x, mel, step)
+    for mine, theirs in zip(got, want, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-6)

@@ -1,16 +1,21 @@
-"""DiffWave's sampling path without autograd (time-major, folded weights, time tiles) computes
-the same function as the autograd path."""
+"""DiffWave's prepared sampling path (time-major, folded weights, time tiles) computes the same
+function as the reference path, and runs only once prepared, in eval mode without autograd."""
 
 from __future__ import annotations
 
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from vocfw.core import load
+from vocfw.core.audio.mel import MelConfig
+from vocfw.core.testing.processed import tiny_diffwave_spec, write_tiny_run
 from vocfw.plugins.models.diffwave import DiffWave
-from vocfw.plugins.models.diffwave_inference import wavefront
+from vocfw.plugins.models.diffwave_wavefront import wavefront
+from vocfw.plugins.models.wavegrad import WaveGrad
 
 
 def model(**kwargs: int) -> DiffWave:
@@ -24,6 +29,7 @@ def model(**kwargs: int) -> DiffWave:
 
 def fast(net: DiffWave, audio: torch.Tensor, step: torch.Tensor, mel: torch.Tensor,
          tile: int | None = None) -> torch.Tensor:
+    net.prepare_for_inference()
     with torch.inference_mode():
         condition = net.condition(mel)
         assert condition.plan is not None
@@ -33,13 +39,57 @@ def fast(net: DiffWave, audio: torch.Tensor, step: torch.Tensor, mel: torch.Tens
 
 
 @pytest.mark.parametrize("tile", [None, 100, 257, 16, 17])  # dilations up to 8
-def test_fast_path_equals_the_autograd_path(tile: int | None) -> None:
+def test_prepared_path_equals_the_reference_path(tile: int | None) -> None:
     net = model()
     mel, audio, step = torch.randn(3, 20, 5), torch.randn(3, 5 * 256), torch.tensor([0.5, 9, 49])
     want = net(audio, step, mel)
     assert want.requires_grad
     got = fast(net, audio, step, mel, tile)
     torch.testing.assert_close(got, want.detach(), rtol=0, atol=1e-5)
+
+
+def test_reference_path_without_autograd_equals_it_with_autograd() -> None:
+    net = model()
+    mel, audio, step = torch.randn(2, 20, 3), torch.randn(2, 3 * 256), torch.tensor([2.5, 30])
+    want = net(audio, step, mel).detach()
+    with torch.inference_mode():
+        assert net.condition(mel).plan is None  # not prepared: the reference path
+        torch.testing.assert_close(net(audio, step, mel), want, rtol=0, atol=0)
+
+
+def has_plan(net: DiffWave, mel: torch.Tensor) -> bool:
+    with torch.inference_mode():
+        return net.condition(mel).plan is not None
+
+
+def test_the_prepared_path_runs_only_in_eval_mode_without_autograd() -> None:
+    net, mel = model(), torch.randn(1, 20, 2)
+    assert not has_plan(net, mel)
+    net.prepare_for_inference()
+    assert has_plan(net, mel)
+    assert net.condition(mel).plan is None  # autograd on
+    net.train()
+    assert not has_plan(net.eval(), mel)  # training dropped the preparation
+
+
+def test_loading_weights_drops_the_prepared_path() -> None:
+    net, mel = model(), torch.randn(1, 20, 2)
+    net.prepare_for_inference()
+    net.load_state_dict(model(residual_channels=8).state_dict())
+    assert not has_plan(net, mel)
+
+
+def test_the_default_preparation_does_nothing() -> None:
+    net = WaveGrad(base_channels=2).eval()
+    before = {key: value.clone() for key, value in net.state_dict().items()}
+    assert net.prepare_for_inference() is None
+    assert all(torch.equal(before[key], value) for key, value in net.state_dict().items())
+
+
+def test_a_loaded_vocoder_is_prepared(tmp_path: Path) -> None:
+    run = write_tiny_run(tmp_path / "run", tiny_diffwave_spec(MelConfig()))
+    net = load(run).components.model
+    assert has_plan(net, torch.randn(1, net.n_mels, 2))
 
 
 @pytest.mark.parametrize(("samples", "tile", "dilations"), [

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from corpus_trees.whole_file_trees import build_ljspeech, build_opencpop
 
 from vocfw.cli.main import main
-from vocfw.core.testing.whole_file_trees import build_ljspeech, build_opencpop
 
 HOP = 256
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from corpus_trees import phrases
 
 from vocfw.core.evaluate import mos
 from vocfw.core.evaluate.score import METRICS, evaluate
-from vocfw.core.testing.fixture import phrases, write_audio
+from vocfw.core.testing.fixture import write_audio
 
 RATE = 16000
 

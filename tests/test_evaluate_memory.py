@@ -12,10 +12,10 @@ import numpy as np
 import peak_memory
 import pytest
 
+from vocfw.core.demo_audio import speechlike
 from vocfw.core.errors import VocfwError
 from vocfw.core.evaluate import mcd, metrics, mos, pair, score
 from vocfw.core.testing.fixture import tone, write_audio
-from vocfw.core.testing.speechlike import speechlike
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -20,6 +20,7 @@ import soundfile as sf
 import yaml
 
 from vocfw.core.testing.fixture import tone
+from vocfw.core.testing.processed import write_tiny_run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "vocfw-plugin-example"
@@ -36,6 +37,38 @@ def install(tmp_path: Path) -> dict[str, str]:
                     "--no-build-isolation", "--no-index", "--target", str(site), str(source)],
                    check=True)
     return {**os.environ, "PYTHONPATH": str(site)}
+
+
+BROKEN = """
+import torch
+
+from vocfw.core import hookimpl
+from vocfw.core.sampler import Sampler
+
+
+class Broken(Sampler):
+    def training_loss(self, model, audio, mel, generator=None):
+        return torch.tensor(float("nan"))
+
+    def sample(self, model, mel, generator=None):
+        return torch.full((mel.shape[0], 1), float("nan"))
+
+
+@hookimpl
+def vocfw_register_samplers():
+    return [Broken]
+"""
+
+
+def install_broken_beside(site: Path) -> None:
+    """Install an unrelated plugin distribution whose sampler breaks every contract."""
+    (site / "broken_plugin.py").write_text(BROKEN, encoding="utf-8")
+    info = site / "broken_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n",
+                                   encoding="utf-8")
+    (info / "entry_points.txt").write_text("[vocfw]\nbroken = broken_plugin\n",
+                                           encoding="utf-8")
 
 
 def vocfw(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -63,6 +96,7 @@ def test_example_package_from_source_to_fit_and_predict(tmp_path: Path) -> None:
     assert [c["name"] for c in plugin["corpora"]] == ["speakerclips"]
     assert plugin["converters"] == [] and listing["failures"] == []
 
+    install_broken_beside(tmp_path / "site")  # the example's own tests must not see it
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             str(EXAMPLE / "tests")], env=env, cwd=tmp_path,
                            capture_output=True, text=True)
@@ -92,6 +126,16 @@ def test_example_package_from_source_to_fit_and_predict(tmp_path: Path) -> None:
     for mel in (processed / "mels").glob("*.npy"):
         audio, rate = sf.read(tmp_path / "out" / "pred" / f"{mel.stem}.wav")
         assert rate == 24000 and audio.shape == (np.load(mel).shape[1] * 256,)
+
+    ddpm_run = write_tiny_run(tmp_path / "ddpm", {
+        "features": {}, "model": {"class_path": "DiffWave", "init_args": {
+            "residual_layers": 2, "residual_channels": 8}},
+        "sampler": {"class_path": "DDPM", "init_args": {"inference_schedule": "fast"}}})
+    done = vocfw(env, tmp_path, "predict", "--run", str(ddpm_run), "--mode", "feature",
+                 "--feature_dir", str(processed), "--output", str(tmp_path / "cosine"),
+                 "--sampler", "CosineDiffusion")
+    assert done.returncode == 1 and ("--sampler CosineDiffusion cannot vocode with this model: "
+                                     "the model was trained with DDPM") in done.stderr
 
     refused = vocfw(env, tmp_path, "convert", "export-lmnt", "--run", str(run),
                     "--output", str(tmp_path / "weights.pt"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from corpus_trees import CorpusFixture, segmented_trees, whole_file_trees
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -26,8 +27,6 @@ from vocfw.core.data.layout import feature_differences, read_split
 from vocfw.core.errors import VocfwError
 from vocfw.core.infer.inputs import Input, load_input
 from vocfw.core.registry import build_registry
-from vocfw.core.testing import segmented_trees, whole_file_trees
-from vocfw.core.testing.fixture import CorpusFixture
 
 FEATURES = MelConfig(sample_rate=16000, n_mels=20, f_max=8000.0)
 EXTRACTOR = MelSpectrogram(FEATURES)

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from vocfw.core.demo_audio import speechlike
 from vocfw.core.evaluate import mcd
-from vocfw.core.testing.speechlike import speechlike
 
 RATE = 16000
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vocfw.core.demo_audio import speechlike
 from vocfw.core.evaluate import mos
-from vocfw.core.testing.speechlike import speechlike
 
 pytestmark = pytest.mark.skipif(not mos.available(), reason="the mos extra is not installed "
                                 "(pip install 'vocfw[mos]')")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus_trees import CorpusFixture
+from corpus_trees.segmented_trees import BUILDERS as SEGMENTED
+from corpus_trees.whole_file_trees import BUILDERS as WHOLE_FILE
 
 from vocfw.core.data.config import DataConfig
 from vocfw.core.data.preprocess import preprocess
 from vocfw.core.registry import build_registry
-from vocfw.core.testing.fixture import CorpusFixture
-from vocfw.core.testing.segmented_trees import BUILDERS as SEGMENTED
-from vocfw.core.testing.whole_file_trees import BUILDERS as WHOLE_FILE
 
 RECIPE_CORPORA = {
     "csd", "kising", "m4singer", "nus48e", "opencpop", "opensinger", "opera", "pjs", "popbutfy",

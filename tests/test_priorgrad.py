@@ -15,12 +15,13 @@ import yaml
 from vocfw.cli.main import main
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.components import build_components
+from vocfw.core.demo_audio import speechlike
+from vocfw.core.diffusion import FAST_SCHEDULE
 from vocfw.core.infer.vocode import vocode
 from vocfw.core.testing.processed import write_processed_dataset
-from vocfw.core.testing.speechlike import speechlike
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.samplers.ddim import DDIM
-from vocfw.plugins.samplers.ddpm import DDPM, FAST_SCHEDULE
+from vocfw.plugins.samplers.ddpm import DDPM
 from vocfw.plugins.samplers.priorgrad import PriorGrad
 
 HOP = 256

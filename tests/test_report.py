@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from vocfw.core.atomic import write_wav
+from vocfw.core.demo_audio import speechlike
 from vocfw.core.evaluate.report_html import ReportRow, write_mel_images, write_report
-from vocfw.core.testing.speechlike import speechlike
 
 RATE = 16000
 COLUMNS = ("pesq", "mcd")

@@ -14,6 +14,7 @@ import soundfile as sf
 from vocfw.cli.main import main
 from vocfw.core import load
 from vocfw.core.audio.mel import MelConfig
+from vocfw.core.diffusion import FAST_SCHEDULE
 from vocfw.core.infer.predict import predict
 from vocfw.core.infer.schedule_search import (
     geometric_schedule,
@@ -22,6 +23,7 @@ from vocfw.core.infer.schedule_search import (
     score,
     search_schedule,
     start_schedule,
+    training_betas,
 )
 from vocfw.core.runs.schedules import (
     ScheduleError,
@@ -30,8 +32,9 @@ from vocfw.core.runs.schedules import (
     read_schedule,
     write_schedule,
 )
+from vocfw.core.sampler import Sampler
 from vocfw.core.testing.processed import write_processed_dataset, write_tiny_run
-from vocfw.plugins.samplers.ddpm import DDPM, FAST_SCHEDULE
+from vocfw.plugins.samplers.ddpm import DDPM
 
 RATE, N_MELS, SEED = 16000, 20, 7
 FEATURES = MelConfig(sample_rate=RATE, n_mels=N_MELS, f_max=8000.0)
@@ -205,3 +208,17 @@ def test_a_bad_file_names_the_file_and_key(run: Path, edit, message: str) -> Non
     path.write_text(content if isinstance(content, str) else json.dumps(content))
     with pytest.raises(ScheduleError, match=f"bad.json: .*{message}"):
         load(run, device="cpu", schedule="bad")
+
+
+def test_the_search_reads_the_declared_training_betas() -> None:
+    class NoBetas(DDPM):
+        """A DDPM-family sampler that declares no training betas."""
+
+        @property
+        def training_betas(self) -> None:
+            return None
+
+    assert np.array_equal(training_betas(DDPM()), DDPM().train_betas)
+    assert Sampler.training_betas.fget(NoBetas()) is None
+    with pytest.raises(ValueError, match="NoBetas declares no training_betas"):
+        training_betas(NoBetas())

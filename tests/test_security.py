@@ -92,7 +92,7 @@ def test_unregistered_class_paths_are_refused_and_never_imported(tmp_path: Path)
     assert result.stdout.count("REFUSED") == 2 * len(UNREGISTERED), result.stdout
     assert "LOADED" not in result.stdout
     assert "IMPORTED []" in result.stdout
-    assert "not registered" in result.stdout and "components.json" in result.stdout
+    assert "is not a registered" in result.stdout and "components.json" in result.stdout
     assert ZEN not in result.stdout + result.stderr
     assert not marker.exists() and not (tmp_path / "out.pt").exists()
 

@@ -21,6 +21,7 @@ import torch
 from vocfw.cli.main import main
 from vocfw.core.audio.mel import FEATURE_LIMITS, FeatureError, MelConfig
 from vocfw.core.components import SpecError, build_components, build_sampler
+from vocfw.core.diffusion import DiffusionProcess
 from vocfw.core.errors import VocfwError
 from vocfw.core.registry import build_registry
 from vocfw.core.runs.checkpoint import COMPONENTS_FILE, load_components
@@ -29,7 +30,6 @@ from vocfw.core.testing.processed import tiny_diffwave_spec, write_tiny_run
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.models.diffwave_convert import import_amphion, import_lmnt
 from vocfw.plugins.models.wavegrad import WaveGrad
-from vocfw.plugins.samplers.process import DiffusionProcess
 
 BOUND_MIB = 1024  # the most a refused bomb may take: vocfw's imports plus 256 MiB or more
 CEILING_MIB = 2048  # where a measured command is killed

@@ -16,9 +16,9 @@ import yaml
 from vocfw.cli.main import main
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.components import SpecError, build_components
+from vocfw.core.demo_audio import speechlike
 from vocfw.core.evaluate.metrics import log_mel_l1
 from vocfw.core.testing.processed import write_processed_dataset
-from vocfw.core.testing.speechlike import speechlike
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.samplers.ddpm import DDPM
 from vocfw.plugins.samplers.priorgrad import PriorGrad

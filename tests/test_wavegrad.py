@@ -11,6 +11,7 @@ import torch
 
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.components import SpecError, build_components
+from vocfw.core.diffusion import FAST_SCHEDULE, align_steps
 from vocfw.core.infer.vocode import min_overlap_frames, vocode
 from vocfw.core.runs.checkpoint import load_components
 from vocfw.core.sampler import Sampler
@@ -18,7 +19,7 @@ from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.models.diffwave_convert import ConversionError
 from vocfw.plugins.models.wavegrad import WaveGrad, upsample_factors
 from vocfw.plugins.models.wavegrad_convert import export_lmnt_wavegrad, import_lmnt_wavegrad
-from vocfw.plugins.samplers.ddpm import DDPM, FAST_SCHEDULE, align_steps
+from vocfw.plugins.samplers.ddpm import DDPM
 from vocfw.plugins.samplers.priorgrad import PriorGrad
 from vocfw.plugins.samplers.wavegrad import WaveGradDiffusion
 

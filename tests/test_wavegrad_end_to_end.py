@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from corpus_trees.whole_file_trees import build_ljspeech
 
 from vocfw.cli.main import main
 from vocfw.core.audio.mel import MelConfig
-from vocfw.core.testing.whole_file_trees import build_ljspeech
 
 FEATURES = MelConfig.lmnt_wavegrad()
 

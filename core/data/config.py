@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.corpus import Corpus
-from vocfw.core.errors import VocfwError
+from vocfw.core.errors import SpecError, VocfwError
 from vocfw.core.registry import Registry
+from vocfw.core.settings import SettingError
 
 CORPUS_KEYS = {"class_path", "init_args"}
+# corpus option types checked before construction (a config's init_args are not typed by the
+# parser): annotation -> the value types it accepts
+OPTION_TYPES: dict[Any, tuple[type, ...]] = {
+    int: (int,), float: (int, float), str: (str,), bool: (bool,),
+}
 
 
 class CorpusOverlapError(VocfwError, ValueError):
@@ -36,7 +43,8 @@ class DataConfig:
         max_duration: drop utterances longer than this many seconds (``None``: keep all).
 
     Raises:
-        ValueError: ``min_duration`` is greater than ``max_duration``.
+        SpecError: a ``datasets`` entry that is neither a folder nor a corpus spec.
+        SettingError: ``min_duration`` is greater than ``max_duration``.
     """
 
     datasets: dict[str, str | dict[str, Any]] = field(default_factory=dict)
@@ -50,7 +58,7 @@ class DataConfig:
             _check_dataset_entry(name, value)
         low, high = self.min_duration, self.max_duration
         if low is not None and high is not None and low > high:
-            raise ValueError(
+            raise SettingError(
                 f"data.min_duration ({low}) is greater than data.max_duration ({high}): every "
                 f"utterance would be dropped"
             )
@@ -105,45 +113,55 @@ def _check_dataset_entry(name: str, value: Any) -> None:
     if isinstance(value, str):
         return
     if not isinstance(value, dict) or "class_path" not in value or set(value) - CORPUS_KEYS:
-        raise ValueError(f"{where}: expected a corpus folder or {{class_path, init_args}}, "
-                         f"got {value!r}")
+        raise SpecError(f"{where}: expected a corpus folder or {{class_path, init_args}}, "
+                        f"got {value!r}")
     init_args = value.get("init_args", {})
     if not isinstance(value["class_path"], str) or not isinstance(init_args, dict):
-        raise ValueError(f"{where}: class_path must be a name and init_args a mapping")
+        raise SpecError(f"{where}: class_path must be a name and init_args a mapping")
     if not isinstance(init_args.get("root"), str):
-        raise ValueError(f"{where}.init_args.root: expected the corpus folder")
+        raise SpecError(f"{where}.init_args.root: expected the corpus folder")
     if init_args.get("dataset", name) != name:
-        raise ValueError(f"{where}.init_args.dataset: the dataset name is the key {name!r}")
-
-
-def _corpus_class(name: str, class_path: str, registry: Registry) -> type[Corpus]:
-    """The registered corpus a spec names, by corpus name or class name; nothing imported."""
-    corpora = registry.entries["corpora"]
-    if class_path in corpora:
-        return corpora[class_path].cls
-    for entry in corpora.values():
-        if class_path in (entry.cls.__name__, f"{entry.module}.{entry.cls.__qualname__}"):
-            return entry.cls
-    known = ", ".join(sorted(corpora))
-    raise ValueError(f"data.datasets.{name}.class_path: {class_path!r} is not a registered "
-                     f"corpus (registered: {known}); nothing was imported")
+        raise SpecError(f"{where}.init_args.dataset: the dataset name is the key {name!r}")
 
 
 def build_corpus(name: str, value: str | dict[str, Any], registry: Registry) -> Corpus:
     """The corpus of one ``data.datasets`` entry, reading the tree under dataset name ``name``.
 
     Raises:
-        ValueError: an unregistered class or an option the corpus does not take.
+        SpecError: an unregistered class, or an option the corpus does not take or of
+            another type than it declares.
+        SettingError: an option value the corpus refuses.
+        UnknownKeyError: a folder under a dataset name that names no registered corpus.
         CorpusLayoutError: the folder does not exist.
     """
     if isinstance(value, str):
         return registry.corpus_for(name)(Path(value), dataset=name)
-    cls = _corpus_class(name, value["class_path"], registry)
+    cls = registry.resolve("corpora", value["class_path"], f"data.datasets.{name}.class_path")
     init_args = {**value.get("init_args", {}), "dataset": name}
     try:
         inspect.signature(cls).bind(**init_args)
     except TypeError as exc:
         options = ", ".join(inspect.signature(cls).parameters)
-        raise ValueError(f"data.datasets.{name}.init_args: {exc} ({cls.__name__} takes "
-                         f"{options})") from None
-    return cls(**init_args)
+        raise SpecError(f"data.datasets.{name}.init_args: {exc} ({cls.__name__} takes "
+                        f"{options})") from None
+    _check_option_types(name, cls, init_args)
+    try:
+        return cls(**init_args)
+    except SettingError as exc:
+        raise SettingError(f"data.datasets.{name}.init_args: {exc}") from None
+
+
+def _check_option_types(name: str, cls: type[Corpus], init_args: dict[str, Any]) -> None:
+    """Refuse an option whose value is not of the plain type (int, float, str, bool) the corpus
+    class declares for it; options of other declared types are left to the class."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # annotations this module cannot resolve: not checked
+        return
+    for key, value in init_args.items():
+        accepted = OPTION_TYPES.get(hints.get(key))
+        if accepted is None:
+            continue
+        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+            raise SpecError(f"data.datasets.{name}.init_args.{key}: expected "
+                            f"{hints[key].__name__}, got {value!r}")

@@ -31,6 +31,7 @@ from vocfw.core.data.layout import (
     preprocess_hint,
     read_split,
 )
+from vocfw.core.settings import SettingError
 
 SPLIT_FILES = {"train": TRAIN_SPLIT, "validation": TEST_SPLIT}
 
@@ -135,11 +136,14 @@ class CropDataset(Dataset):
         features: mel settings (hop length and padding value).
         crop_frames: frames per example.
         seed: base seed of the crop offsets.
+
+    Raises:
+        SettingError: ``crop_frames`` is not positive.
     """
 
     def __init__(self, items: list[Item], features: MelConfig, crop_frames: int, seed: int) -> None:
         if crop_frames <= 0:
-            raise ValueError(f"trainer.crop_frames must be positive, got {crop_frames}")
+            raise SettingError(f"trainer.crop_frames must be positive, got {crop_frames}")
         self.items, self.features = items, features
         self.crop_frames, self.seed, self.epoch = crop_frames, seed, 0
 

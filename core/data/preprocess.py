@@ -18,10 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tqdm import tqdm
-
 from vocfw.core.audio.mel import MelConfig
-from vocfw.core.corpus import Utterance
+from vocfw.core.corpus import Utterance, UtteranceError
 from vocfw.core.data.config import DataConfig, build_corpus
 from vocfw.core.data.extract import (
     ExtractTask,
@@ -40,7 +38,10 @@ from vocfw.core.data.layout import (
 )
 from vocfw.core.data.metadata import record, write_metadata
 from vocfw.core.data.report import DatasetSummary, PreprocessSummary, Skip, write_report
+from vocfw.core.errors import VocfwError
+from vocfw.core.progress import progress_bar
 from vocfw.core.registry import Registry
+from vocfw.core.settings import resolve_device
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,7 +55,7 @@ WORKER_PRELOAD = ("vocfw.core.data.extract", "librosa.core.audio")
 __all__ = ["FeaturesMismatchError", "PreprocessSummary", "preprocess"]
 
 
-class FeaturesMismatchError(ValueError):
+class FeaturesMismatchError(VocfwError, ValueError):
     """A processed folder already holds features made with other settings."""
 
 
@@ -127,7 +128,8 @@ class _Runner:
             if self.pool is None:
                 self.pool = self._start_pool()
             results = self.pool.imap(fn, tasks)
-        with tqdm(total=sum(sizes), desc=desc, unit="utt", disable=not self.progress) as bar:
+        with progress_bar(total=sum(sizes), desc=desc, unit="utt",
+                          disable=not self.progress) as bar:
             for size, result in zip(sizes, results, strict=True):
                 bar.update(size)
                 yield result
@@ -171,8 +173,8 @@ def _check_unique(utts: list[Utterance], dataset: str, loader: str) -> None:
     seen: set[str] = set()
     for utt in utts:
         if utt.uid in seen:
-            raise ValueError(f"dataset {dataset!r}: the {loader} loader yielded uid {utt.uid!r} "
-                             "twice; uids must be unique within a dataset")
+            raise UtteranceError(f"{utt.path}: dataset {dataset!r}: the {loader} loader yielded "
+                                 f"uid {utt.uid!r} twice; uids must be unique within a dataset")
         seen.add(utt.uid)
 
 
@@ -260,7 +262,8 @@ def preprocess(
         registry: the registered corpus loaders (see
             :func:`vocfw.core.registry.build_registry`).
         num_workers: worker processes for feature extraction (1: this process).
-        device: where mel spectrograms are computed (``cpu``, ``cuda``, ``cuda:1``, ...).
+        device: where mel spectrograms are computed (``auto``, ``cpu``, ``cuda``,
+            ``cuda:1``, ...).
         progress: show progress bars and print the summary table at the end.
 
     Returns:
@@ -272,9 +275,14 @@ def preprocess(
             settings.
         vocfw.core.data.config.CorpusOverlapError: a dataset's output folder would lie in a
             corpus folder, or hold one.
-        KeyError: a dataset name matches no registered corpus.
-        ValueError: a corpus loader yielded the same uid twice.
+        vocfw.core.registry.UnknownKeyError: a dataset name matches no registered corpus.
+        vocfw.core.errors.SpecError: a corpus spec names an unregistered class or an option
+            its class does not take.
+        vocfw.core.corpus.UtteranceError: a corpus loader yielded the same uid twice, or a uid
+            that is not a safe file name.
+        vocfw.core.settings.SettingError: ``device`` is not available here.
     """
+    device = str(resolve_device(device))
     data.check_outputs_outside_corpora()
     summary = PreprocessSummary()
     with _runner(num_workers, progress, device, data.features) as runner:

@@ -1,7 +1,8 @@
 """Objective vocoder metrics, one small function each.
 
 Every function takes a reference and a generated waveform of the same length, (L,) float in
-[-1, 1] at ``sample_rate``, and raises on failure (the caller records NaN and a note).
+[-1, 1] at ``sample_rate``, and raises on failure (the caller records NaN and a note): a
+:class:`MetricError` where the pair has no value for the metric, or the library's own error.
 
 | metric | ideal | definition |
 |---|---|---|
@@ -26,6 +27,7 @@ from pesq import PesqError, pesq
 from pystoi import stoi as _stoi
 
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.errors import VocfwError
 
 PESQ_RATE = 16000
 STFT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
@@ -37,15 +39,19 @@ F0_MIN, F0_MAX = 50.0, 1100.0
 PITCH_RESOLUTION = 0.2
 
 
+class MetricError(VocfwError, ValueError):
+    """A pair of waveforms on which a metric has no value (silence, no voiced frame)."""
+
+
 def pesq_wb(reference: np.ndarray, generated: np.ndarray, sample_rate: int) -> float:
     """Wide-band PESQ (MOS-LQO, about 1.04 to 4.64) at 16 kHz.
 
     Raises:
-        ValueError: a signal is digital silence.
+        MetricError: a signal is digital silence.
         PesqError: no speech found, or a signal too short.
     """
     if not (np.any(reference) and np.any(generated)):
-        raise ValueError("a signal is digital silence")
+        raise MetricError("a signal is digital silence")
     ref = librosa.resample(reference, orig_sr=sample_rate, target_sr=PESQ_RATE)
     deg = librosa.resample(generated, orig_sr=sample_rate, target_sr=PESQ_RATE)
     return float(pesq(PESQ_RATE, ref, deg, "wb", on_error=PesqError.RAISE_EXCEPTION))
@@ -101,12 +107,12 @@ def f0_rmse(
     """F0 RMSE in Hz over frames voiced in both tracks (from :func:`pitch_track`).
 
     Raises:
-        ValueError: no frame is voiced in both.
+        MetricError: no frame is voiced in both.
     """
     (ref_f0, ref_voiced), (gen_f0, gen_voiced) = reference, generated
     both = ref_voiced & gen_voiced
     if not both.any():
-        raise ValueError("no frame is voiced in both signals")
+        raise MetricError("no frame is voiced in both signals")
     return float(np.sqrt(np.mean((ref_f0[both] - gen_f0[both]) ** 2)))
 
 
@@ -114,12 +120,12 @@ def vuv_f1(reference: np.ndarray, generated: np.ndarray) -> float:
     """F1 of the generated voicing against the reference's, TP / (TP + (FP + FN) / 2).
 
     Raises:
-        ValueError: neither signal has a voiced frame.
+        MetricError: neither signal has a voiced frame.
     """
     tp = int(np.sum(reference & generated))
     errors = int(np.sum(reference != generated))
     if tp + errors == 0:
-        raise ValueError("no voiced frame in either signal")
+        raise MetricError("no voiced frame in either signal")
     return tp / (tp + errors / 2)
 
 

@@ -16,10 +16,17 @@ from typing import Any
 import librosa
 import numpy as np
 
+from vocfw.core.errors import VocfwError
+from vocfw.core.evaluate.metrics import MetricError
+
 MOS_RATE = 16000
 METRICS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
 INSTALL_HINT = ("DNSMOS columns (dnsmos_sig, dnsmos_bak, dnsmos_ovrl) need the mos extra: "
                 "pip install 'vocfw[mos]'")
+
+
+class MosUnavailableError(VocfwError, ImportError):
+    """DNSMOS was asked for, but the mos extra is not installed."""
 
 
 def _speechmos_dnsmos() -> Any | None:
@@ -40,7 +47,7 @@ def _model() -> Any:
     """The DNSMOS scorer (P.835 model and P.808 model), loaded once."""
     module = _speechmos_dnsmos()
     if module is None:
-        raise ImportError(INSTALL_HINT)
+        raise MosUnavailableError(INSTALL_HINT)
     models = Path(module.__file__).parent / "dnsmos_models"
     return module.DNSMOS(str(models / "sig_bak_ovr.onnx"), str(models / "model_v8.onnx"))
 
@@ -56,11 +63,11 @@ def dnsmos(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
         ``dnsmos_sig``, ``dnsmos_bak`` and ``dnsmos_ovrl``.
 
     Raises:
-        ImportError: the mos extra is not installed.
-        ValueError: the waveform is empty.
+        MosUnavailableError: the mos extra is not installed.
+        MetricError: the waveform is empty.
     """
     if audio.size == 0:
-        raise ValueError("empty waveform")
+        raise MetricError("empty waveform")
     audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
     if sample_rate != MOS_RATE:
         audio = librosa.resample(audio, orig_sr=sample_rate, target_sr=MOS_RATE)

@@ -33,6 +33,7 @@ from vocfw.core.evaluate import mos
 from vocfw.core.evaluate.pair import METRICS as METRICS  # re-exported: the default columns
 from vocfw.core.evaluate.pair import EvaluateError, chosen_metrics, score_pair
 from vocfw.core.evaluate.report_html import ReportRow, write_mel_images, write_report
+from vocfw.core.settings import SettingError
 
 IDEAL = {"pesq": 4.64, "stoi": 1.0, "estoi": 1.0, "mstft": 0.0, "mcd": 0.0, "f0_rmse": 0.0,
          "vuv_f1": 1.0, "mel_l1": 0.0, **dict.fromkeys(mos.METRICS, 5.0)}
@@ -186,7 +187,11 @@ def evaluate(
     Raises:
         EvaluateError: a folder does not exist, an unknown metric, no file pairs up, or no
             pair could be read (then nothing is written).
+        SettingError: ``sample_rate`` is given but not a positive number of Hz.
     """
+    if sample_rate is not None and not sample_rate > 0:
+        raise SettingError(f"evaluate --sample_rate: expected a positive rate in Hz, got "
+                           f"{sample_rate}")
     reference, generated = Path(reference), Path(generated)
     for folder in (reference, generated):
         if not folder.is_dir():

@@ -22,23 +22,22 @@ import torch
 from vocfw.core.audio.io import resample
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
 from vocfw.core.components import Components
+from vocfw.core.infer.options import (
+    DEFAULTS,
+    Key,
+    VocodeOptions,
+    call_keys,
+    positive_rate,
+)
 from vocfw.core.infer.precision import Precision, resolve_precision
 from vocfw.core.infer.sampler_choice import override_sampler
-from vocfw.core.infer.vocode import (
-    MelError,
-    SettingError,
-    check_batch_size,
-    default_overlap_frames,
-    resolve_device,
-    vocode,
-)
+from vocfw.core.infer.vocode import MelError, check_batch_size, default_overlap_frames, vocode
 from vocfw.core.runs.checkpoint import load_components
 from vocfw.core.runs.schedules import read_schedule, run_of_checkpoint
 from vocfw.core.seed import DEFAULT_SEED
+from vocfw.core.settings import SettingError, resolve_device
 
 MelLike = np.ndarray | torch.Tensor
-Key = str | int
-DEFAULT_CHUNK_SECONDS = 10.0
 
 
 class LoadedVocoder:
@@ -47,20 +46,30 @@ class LoadedVocoder:
     Attributes:
         checkpoint: the checkpoint folder the weights came from.
         components: the rebuilt model, sampler and feature settings.
-        device: where the network runs.
-        precision: ``fp32``, or ``bf16``/``fp16`` autocast (``auto`` resolved for the device).
-        chunk_frames: longest stretch of frames sampled at once (``None``: whole mels), so
-            memory does not grow with the mel's length.
-        batch_size: mels (or chunks) sampled together.
+        options: the options it was loaded with.
+        device: where the network runs (``options.device`` resolved).
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast (``options.precision`` resolved for
+            the device).
+        chunk_frames: longest stretch of frames sampled at once (``options.chunk_seconds`` in
+            frames; ``None``: whole mels), so memory does not grow with the mel's length.
         extractor: the run's mel analysis (what ``mel`` uses).
+
+    Raises:
+        SettingError: too short a ``chunk_seconds`` (the message states the shortest).
     """
 
-    def __init__(self, components: Components, checkpoint: Path, device: torch.device,
-                 precision: Precision = "fp32", chunk_frames: int | None = None,
-                 batch_size: int = 4) -> None:
-        self.components, self.checkpoint, self.device = components, checkpoint, device
-        self.precision, self.chunk_frames, self.batch_size = precision, chunk_frames, batch_size
+    def __init__(self, components: Components, checkpoint: Path, options: VocodeOptions,
+                 device: torch.device) -> None:
+        self.components, self.checkpoint, self.options = components, checkpoint, options
+        self.device = device
+        self.precision: Precision = resolve_precision(options.precision, device)
+        self.chunk_frames = _chunk_frames(components, options.chunk_seconds)
         self.extractor = MelSpectrogram(components.features)
+
+    @property
+    def batch_size(self) -> int:
+        """Mels (or chunks) sampled together."""
+        return self.options.batch_size
 
     @property
     def features(self) -> MelConfig:
@@ -102,8 +111,7 @@ class LoadedVocoder:
         """
         components = replace(self.components)  # the sampler is rebuilt, the model shared
         override_sampler(components, self.checkpoint, sampler, init_args)
-        return LoadedVocoder(components, self.checkpoint, self.device, self.precision,
-                             self.chunk_frames, self.batch_size)
+        return LoadedVocoder(components, self.checkpoint, self.options, self.device)
 
     def mel(self, audio: MelLike, sample_rate: int) -> torch.Tensor:
         """Analyse audio with the run's own feature settings.
@@ -119,7 +127,7 @@ class LoadedVocoder:
             SettingError: ``sample_rate`` is not a positive whole number.
             ValueError: not 1-D or 2-D, non-finite samples, or too short for the window.
         """
-        sample_rate = _positive_rate(sample_rate)
+        sample_rate = positive_rate(sample_rate)
         wave = np.asarray(audio.detach().cpu() if isinstance(audio, torch.Tensor) else audio,
                           dtype=np.float32)
         if wave.ndim not in (1, 2):
@@ -194,7 +202,7 @@ class LoadedVocoder:
             if not mel:
                 raise MelError("mel", "an empty list holds no mels")
             names = [f"mel[{i}]" for i in range(len(mel))]
-            audio = self.vocode(mel, seed=seed, keys=_keys(key, len(mel)), names=names)
+            audio = self.vocode(mel, seed=seed, keys=call_keys(key, len(mel)), names=names)
             return [torch.from_numpy(wave) for wave in audio]
         shape = tuple(getattr(mel, "shape", ()))
         if len(shape) not in (2, 3):
@@ -202,47 +210,21 @@ class LoadedVocoder:
                                   f"shape {shape} of {type(mel).__name__}")
         batch = [mel] if len(shape) == 2 else list(mel)
         names = ["mel"] if len(shape) == 2 else [f"mel[{i}]" for i in range(len(batch))]
-        audio = self.vocode(batch, seed=seed, keys=_keys(key, len(batch)), names=names)
+        audio = self.vocode(batch, seed=seed, keys=call_keys(key, len(batch)), names=names)
         out = torch.from_numpy(np.stack(audio))  # (B, T*hop)
         return out[0] if len(shape) == 2 else out
 
 
-def _positive_rate(sample_rate: object) -> int:
-    """``sample_rate`` as an int; raises :class:`SettingError` unless a positive whole number
-    (bools and strings are refused)."""
-    number = isinstance(sample_rate, int | float | np.integer | np.floating)
-    if (not number or isinstance(sample_rate, bool) or not float(sample_rate).is_integer()
-            or sample_rate <= 0):
-        raise SettingError(f"sample_rate: expected a positive whole number, got {sample_rate!r}")
-    return int(sample_rate)
-
-
-def _keys(key: Key | Sequence[Key] | None, count: int) -> list[str] | None:
-    """One str key per mel from ``key`` (``None``: digests of the mels, chosen later); raises
-    :class:`SettingError` unless one str or int per mel."""
-    if key is None:
-        return None
-    many = isinstance(key, list | tuple)
-    keys = list(key) if many else [key]
-    if len(keys) != count:
-        raise SettingError(f"key: expected {count} keys (one per mel), got {len(keys)}")
-    for index, item in enumerate(keys):
-        if isinstance(item, bool) or not isinstance(item, str | int | np.integer):
-            name = f"key[{index}]" if many else "key"
-            raise SettingError(f"{name}: expected a str or int, got {type(item).__name__}")
-    return [str(item) for item in keys]
-
-
 def load(
     path: Path | str,
-    device: str = "auto",
-    precision: Precision = "auto",
-    use_ema: bool = True,
-    sampler: str | None = None,
-    sampler_args: dict[str, Any] | None = None,
-    schedule: str | None = None,
-    chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
-    batch_size: int = 4,
+    device: str = DEFAULTS.device,
+    precision: Precision = DEFAULTS.precision,
+    use_ema: bool = DEFAULTS.use_ema,
+    sampler: str | None = DEFAULTS.sampler,
+    sampler_args: dict[str, Any] | None = DEFAULTS.sampler_args,
+    schedule: str | None = DEFAULTS.schedule,
+    chunk_seconds: float | None = DEFAULTS.chunk_seconds,
+    batch_size: int = DEFAULTS.batch_size,
 ) -> LoadedVocoder:
     """Load a trained vocoder from a run directory or checkpoint folder.
 
@@ -274,14 +256,28 @@ def load(
         ValueError: a bad sampler, or a schedule that is not stored (the message lists the
             stored ones), unreadable, or not for this sampler.
     """
-    check_batch_size(batch_size)
-    device = resolve_device(device)
-    components, folder = load_components(path, use_ema=use_ema)
-    stored = read_schedule(run_of_checkpoint(folder), schedule) if schedule is not None else None
-    if sampler is not None or sampler_args or stored is not None:
-        override_sampler(components, folder, sampler, dict(sampler_args or {}), stored)
-    return LoadedVocoder(components, folder, device, resolve_precision(precision, device),
-                         _chunk_frames(components, chunk_seconds), batch_size)
+    return load_vocoder(path, VocodeOptions(
+        device=device, precision=precision, use_ema=use_ema, sampler=sampler,
+        sampler_args=sampler_args, schedule=schedule, chunk_seconds=chunk_seconds,
+        batch_size=batch_size))
+
+
+def load_vocoder(path: Path | str, options: VocodeOptions) -> LoadedVocoder:
+    """:func:`load` with its options as one object (what ``vocfw predict`` loads with).
+
+    Raises:
+        CheckpointError, SettingError, ValueError: as :func:`load`.
+    """
+    check_batch_size(options.batch_size)
+    device = resolve_device(options.device)
+    components, folder = load_components(path, use_ema=options.use_ema)
+    components.model.prepare_for_inference()
+    stored = (read_schedule(run_of_checkpoint(folder), options.schedule)
+              if options.schedule is not None else None)
+    if options.sampler is not None or options.sampler_args or stored is not None:
+        override_sampler(components, folder, options.sampler, dict(options.sampler_args or {}),
+                         stored)
+    return LoadedVocoder(components, folder, options, device)
 
 
 def _chunk_frames(components: Components, chunk_seconds: float | None) -> int | None:

@@ -25,8 +25,10 @@ from vocfw.core.audio.io import AudioError, file_problem
 from vocfw.core.corpus import SkippedItem
 from vocfw.core.infer.api import LoadedVocoder, load
 from vocfw.core.infer.inputs import Input, Mode, discover, load_input
+from vocfw.core.infer.options import DEFAULTS
 from vocfw.core.infer.precision import Precision
 from vocfw.core.infer.vocode import MelError
+from vocfw.core.progress import progress_bar
 from vocfw.core.runs.run_dir import run_processed_dir
 from vocfw.core.seed import DEFAULT_SEED
 
@@ -201,16 +203,16 @@ def predict(
     feature_dir: Path | None = None,
     audio_dir: Path | None = None,
     checkpoint: Path | None = None,
-    sampler: str | None = None,
-    sampler_args: dict[str, Any] | None = None,
-    schedule: str | None = None,
-    batch_size: int = 4,
-    device: str = "auto",
+    sampler: str | None = DEFAULTS.sampler,
+    sampler_args: dict[str, Any] | None = DEFAULTS.sampler_args,
+    schedule: str | None = DEFAULTS.schedule,
+    batch_size: int = DEFAULTS.batch_size,
+    device: str = DEFAULTS.device,
     seed: int = DEFAULT_SEED,
     overwrite: bool = False,
-    chunk_seconds: float | None = 10.0,
-    use_ema: bool = True,
-    precision: Precision = "auto",
+    chunk_seconds: float | None = DEFAULTS.chunk_seconds,
+    use_ema: bool = DEFAULTS.use_ema,
+    precision: Precision = DEFAULTS.precision,
     progress: bool = True,
 ) -> PredictSummary:
     """Vocode with a trained run and write 16-bit PCM wav files at the run's sample rate.
@@ -271,7 +273,8 @@ def predict(
     inputs = discover(mode, datasets, processed, _path(feature_dir), _path(audio_dir),
                       summary.failed, exclude=output)
     remove_leftovers(output)
-    with tqdm(total=len(inputs), disable=not progress, unit="file", desc="predict") as bar:
+    with progress_bar(total=len(inputs), disable=not progress, unit="file",
+                      desc="predict") as bar:
         vocoding = _Vocoding(voc, output, summary, seed, bar)
         for item in inputs:
             vocoding.add(item, overwrite)

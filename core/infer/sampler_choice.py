@@ -8,47 +8,57 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from vocfw.core.components import Components, build_sampler, resolve_class
-from vocfw.core.registry import build_registry
+from vocfw.core.components import Components, build_sampler
+from vocfw.core.errors import VocfwError
+from vocfw.core.registry import Registry, current_registry
 from vocfw.core.runs.schedules import StoredSchedule
 
 SCHEDULE_ARG = "inference_schedule"  # the sampler argument a list of betas is given as
 
 
-def sampler_class(components: Components, checkpoint: Path, name: str | None) -> type:
+class SamplerChoiceError(VocfwError, ValueError):
+    """A sampler choice the loaded vocoder cannot take: arguments its class does not take, a
+    schedule it cannot follow or given twice, or a sampler other than the one it was trained
+    with."""
+
+
+def sampler_class(
+    components: Components, checkpoint: Path, name: str | None, registry: Registry | None = None
+) -> type:
     """The registered sampler class ``name``, or the run's own when ``None``.
 
     Raises:
-        ValueError: an unknown sampler (the message lists the registered ones).
+        SpecError: an unknown sampler (the message lists the registered ones).
     """
+    registry = registry or current_registry()
     if name is None:
         stored = components.spec["sampler"]["class_path"]
-        return resolve_class("samplers", stored, build_registry(), str(checkpoint))
-    samplers = build_registry().entries["samplers"]
-    if name not in samplers:
-        raise ValueError(f"--sampler {name!r} is not a registered sampler (registered: "
-                         f"{', '.join(sorted(samplers))})")
-    return samplers[name].cls
+        return registry.resolve("samplers", stored, str(checkpoint))
+    return registry.resolve("samplers", name, "--sampler")
 
 
-def check_takes_schedule(cls: type, what: str) -> None:
+def check_takes_schedule(cls: type, what: str, registry: Registry | None = None) -> None:
     """Refuse a sampler that cannot sample along a list of betas (no ``inference_schedule``).
 
     Args:
         cls: the sampler class.
         what: what needs the schedule, named first in the error.
+        registry: the registered samplers named as alternatives (default: the process's).
 
     Raises:
-        ValueError: naming the sampler, what it takes instead and the samplers that would do.
+        SamplerChoiceError: naming the sampler, what it takes instead and the samplers that
+            would do.
     """
     accepted = inspect.signature(cls).parameters
     if SCHEDULE_ARG in accepted:
         return
-    takers = sorted(name for name, entry in build_registry().entries["samplers"].items()
+    samplers = (registry or current_registry()).entries["samplers"]
+    takers = sorted(name for name, entry in samplers.items()
                     if SCHEDULE_ARG in inspect.signature(entry.cls).parameters)
-    raise ValueError(f"{what}: the sampler {cls.__name__} takes no {SCHEDULE_ARG} (it takes "
-                     f"{', '.join(accepted) or 'none'}), so it cannot sample along a list of "
-                     f"betas; samplers that can: {', '.join(takers) or 'none registered'}")
+    raise SamplerChoiceError(
+        f"{what}: the sampler {cls.__name__} takes no {SCHEDULE_ARG} (it takes "
+        f"{', '.join(accepted) or 'none'}), so it cannot sample along a list of betas; "
+        f"samplers that can: {', '.join(takers) or 'none registered'}")
 
 
 def override_sampler(
@@ -57,6 +67,7 @@ def override_sampler(
     name: str | None,
     init_args: dict[str, Any],
     schedule: StoredSchedule | None = None,
+    registry: Registry | None = None,
 ) -> None:
     """Replace the stored sampler: the run's own with changed init args, or another
     registered sampler, optionally along a stored schedule.
@@ -68,31 +79,34 @@ def override_sampler(
         init_args: constructor arguments to set; the others keep the run's values where the
             constructor takes them (so the training noise schedule carries over).
         schedule: a stored schedule whose betas become the sampler's ``inference_schedule``.
+        registry: the registered samplers (default: the process's registry).
 
     Raises:
-        ValueError: an unknown sampler, arguments its constructor does not take or accept, a
-            schedule for a sampler without ``inference_schedule`` or given twice, or a sampler
-            incompatible with the one the model was trained with (saying why).
+        SpecError: an unknown sampler, or arguments its constructor does not accept.
+        SamplerChoiceError: arguments its constructor does not take, a schedule for a sampler
+            without ``inference_schedule`` or given twice, or a sampler incompatible with the
+            one the model was trained with (saying why).
     """
+    registry = registry or current_registry()
     stored = components.spec["sampler"]
-    cls = sampler_class(components, checkpoint, name)
+    cls = sampler_class(components, checkpoint, name, registry)
     if schedule is not None:
-        check_takes_schedule(cls, f"schedule {schedule.path}")
+        check_takes_schedule(cls, f"schedule {schedule.path}", registry)
         if SCHEDULE_ARG in init_args:
-            raise ValueError(f"schedule {schedule.path} and --sampler.{SCHEDULE_ARG} both set "
-                             f"the inference schedule; give one of them")
+            raise SamplerChoiceError(f"schedule {schedule.path} and --sampler.{SCHEDULE_ARG} "
+                                     "both set the inference schedule; give one of them")
         init_args = {**init_args, SCHEDULE_ARG: list(schedule.betas)}
     accepted = inspect.signature(cls).parameters
     unknown = sorted(set(init_args) - set(accepted))
     if unknown:
-        raise ValueError(f"--sampler.{unknown[0]}: {cls.__name__} takes no such argument "
-                         f"(it takes {', '.join(accepted) or 'none'})")
+        raise SamplerChoiceError(f"--sampler.{unknown[0]}: {cls.__name__} takes no such "
+                                 f"argument (it takes {', '.join(accepted) or 'none'})")
     carried = {k: v for k, v in stored.get("init_args", {}).items() if k in accepted}
     trained = components.sampler
     spec = {"class_path": f"{cls.__module__}.{cls.__name__}",
             "init_args": {**carried, **init_args}}
-    build_sampler(components, spec, f"{checkpoint}: --sampler {cls.__name__}")
+    build_sampler(components, spec, f"{checkpoint}: --sampler {cls.__name__}", registry)
     reason = components.sampler.incompatibility(trained)
     if reason is not None:
-        raise ValueError(f"{checkpoint}: --sampler {cls.__name__} cannot vocode with this "
-                         f"model: {reason}")
+        raise SamplerChoiceError(f"{checkpoint}: --sampler {cls.__name__} cannot vocode with "
+                                 f"this model: {reason}")

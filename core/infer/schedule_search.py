@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from vocfw.core.corpus import SkippedItem
 from vocfw.core.evaluate.metrics import log_mel_l1
@@ -35,10 +34,12 @@ from vocfw.core.infer.api import LoadedVocoder, load
 from vocfw.core.infer.inputs import discover, load_input
 from vocfw.core.infer.predict import LOAD_ERRORS, fit_length
 from vocfw.core.infer.sampler_choice import SCHEDULE_ARG, check_takes_schedule
+from vocfw.core.progress import progress_bar
 from vocfw.core.runs.run_dir import run_datasets, run_processed_dir
 from vocfw.core.runs.schedules import StoredSchedule, check_free, write_schedule
 from vocfw.core.sampler import Sampler
 from vocfw.core.seed import DEFAULT_SEED
+from vocfw.core.settings import SettingError
 
 FACTORS = (0.5, 0.8, 1.25, 2.0)  # each beta is tried at these multiples of its value
 METRIC = "log_mel_l1"
@@ -68,7 +69,7 @@ def pick_utterances(
     without the uids in ``exclude``; unreadable ones are reported and left out.
 
     Raises:
-        ValueError: no test utterance with ground truth could be read.
+        SettingError: no test utterance with ground truth could be read.
     """
     failed: list[SkippedItem] = []
     found = discover("dataset", datasets, processed_dir, None, None, failed)
@@ -87,7 +88,7 @@ def pick_utterances(
     for item in failed:
         print(f"skipped: {item.path}: {item.reason}")
     if not picked.uids:
-        raise ValueError(f"search-schedule: no test utterance of {datasets} in {processed_dir} "
+        raise SettingError(f"search-schedule: no test utterance of {datasets} in {processed_dir} "
                          f"has readable ground truth (audios/{{Uid}}.npy)")
     return picked
 
@@ -96,12 +97,12 @@ def training_betas(sampler: Sampler) -> np.ndarray:
     """(S,) float64 training betas of ``sampler``, which bound the schedules searched.
 
     Raises:
-        ValueError: the sampler does not expose them (``train_betas``).
+        SettingError: the sampler declares none (:attr:`Sampler.training_betas` is ``None``).
     """
-    betas = getattr(sampler, "train_betas", None)
+    betas = sampler.training_betas
     if betas is None:
-        raise ValueError(f"search-schedule: the sampler {type(sampler).__name__} exposes no "
-                         f"training betas (train_betas), so its trained noise range is unknown")
+        raise SettingError(f"search-schedule: the sampler {type(sampler).__name__} declares no "
+                         f"training_betas, so its trained noise range is unknown")
     return np.asarray(betas, dtype=np.float64)
 
 
@@ -119,13 +120,13 @@ def geometric_schedule(steps: int, train_betas: np.ndarray) -> np.ndarray:
     keeps them :func:`inside` the trained range (found by bisection in log space).
 
     Raises:
-        ValueError: even ``steps`` betas equal to the first training beta add more noise than
+        SettingError: even ``steps`` betas equal to the first training beta add more noise than
             the whole training schedule.
     """
     first = float(train_betas[0])
     low, high = math.log(first), math.log1p(-1e-9)
     if not inside(np.full(steps, first), train_betas):
-        raise ValueError(f"search-schedule: no {steps}-step schedule fits the trained noise "
+        raise SettingError(f"search-schedule: no {steps}-step schedule fits the trained noise "
                          f"range ({len(train_betas)} training betas from {first:g})")
     for _ in range(BISECTIONS):
         middle = (low + high) / 2
@@ -170,7 +171,8 @@ def descend(
     and its score, never worse than ``start`` and ``start_score``."""
     best, best_score = start, start_score
     total = iterations * len(start) * len(FACTORS)
-    with tqdm(total=total, disable=not progress, unit="schedule", desc="search-schedule") as bar:
+    with progress_bar(total=total, disable=not progress, unit="schedule",
+                      desc="search-schedule") as bar:
         for _ in range(iterations):
             improved = False
             for i in range(len(best)):
@@ -233,13 +235,13 @@ def search_schedule(
         The schedule found, with its score and how it was found.
 
     Raises:
-        ValueError: bad counts, a schedule of that name exists (without ``overwrite``), a
+        SettingError: bad counts, a schedule of that name exists (without ``overwrite``), a
             sampler without ``inference_schedule``, no datasets, or no usable test utterance.
         CheckpointError: no usable checkpoint.
     """
     if steps < 1 or utterances < 1 or iterations < 0:
-        raise ValueError(f"search-schedule: need steps >= 1, utterances >= 1 and iterations >= 0, "
-                         f"got {steps}, {utterances} and {iterations}")
+        raise SettingError(f"search-schedule: need steps >= 1, utterances >= 1 and iterations "
+                           f">= 0, got {steps}, {utterances} and {iterations}")
     run = Path(run)
     check_free(run, name, overwrite)
     voc = load(checkpoint or run, device=device)
@@ -248,7 +250,7 @@ def search_schedule(
     train_betas = training_betas(sampler)
     datasets = datasets or run_datasets(run)
     if not datasets:
-        raise ValueError(f"search-schedule needs --datasets (processed dataset names): "
+        raise SettingError(f"search-schedule needs --datasets (processed dataset names): "
                          f"{run}/config.yaml names none")
     processed = Path(processed_dir) if processed_dir is not None else run_processed_dir(run)
     chosen = pick_utterances(voc, datasets, processed, utterances)

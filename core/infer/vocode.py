@@ -26,9 +26,11 @@ import torch
 from vocfw.core.audio.npy import REAL_KINDS
 from vocfw.core.components import Components
 from vocfw.core.errors import VocfwError
+from vocfw.core.infer.options import DEFAULT_BATCH_SIZE
 from vocfw.core.infer.precision import Precision, autocast, resolve_precision
 from vocfw.core.model import Vocoder
 from vocfw.core.seed import DEFAULT_SEED
+from vocfw.core.settings import SettingError, resolve_device
 
 MIN_OVERLAP_FRAMES = 4
 PAD_FRAMES = 32  # pieces are padded to a multiple of this many frames
@@ -41,11 +43,6 @@ class MelError(VocfwError, ValueError):
     def __init__(self, name: str, reason: str) -> None:
         self.name, self.reason = name, reason
         super().__init__(f"{name}: {reason}")
-
-
-class SettingError(VocfwError, ValueError):
-    """A vocoding setting that cannot be used (device, chunk length, batch size, key, sample
-    rate); the message names the setting and what was expected."""
 
 
 def check_mel(mel: np.ndarray | torch.Tensor, n_mels: int, name: str) -> torch.Tensor:
@@ -84,26 +81,6 @@ def check_mel(mel: np.ndarray | torch.Tensor, n_mels: int, name: str) -> torch.T
     return tensor
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else as torch reads it,
-    checked by placing an empty tensor there.
-
-    Raises:
-        SettingError: not a device name torch knows, or a device this machine lacks (``cuda``
-            without CUDA, ``cuda:3`` with fewer GPUs).
-    """
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-        torch.empty(0, device=resolved)
-    except (RuntimeError, AssertionError, ValueError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SettingError(f"device {str(device)!r}: not available here ({reason}); expected "
-                           f"auto, cpu or an available CUDA device such as cuda:0") from None
-    return resolved
-
-
 def check_batch_size(batch_size: int) -> None:
     """Raises: SettingError: ``batch_size`` is below 1."""
     if batch_size < 1:
@@ -111,7 +88,14 @@ def check_batch_size(batch_size: int) -> None:
 
 
 def min_overlap_frames(model: Vocoder) -> int:
-    """Frames of overlap that cover the model's receptive field."""
+    """Frames of overlap that cover the model's receptive field.
+
+    Raises:
+        SettingError: the model states no receptive field, so it cannot be chunked.
+    """
+    if model.receptive_field is None:
+        raise SettingError(f"chunking: {type(model).__name__} states no receptive_field, so no "
+                           f"chunk overlap is known to hide the chunk edges; vocode whole inputs")
     return math.ceil(model.receptive_field / model.hop_length)
 
 
@@ -151,7 +135,10 @@ def default_overlap_frames(model: Vocoder) -> int:
 
 
 def _check_chunking(model: Vocoder, chunk_frames: int | None, overlap_frames: int | None) -> int:
-    """Validate the chunk settings and return the overlap to use."""
+    """Validate the chunk settings and return the overlap to use (0 for whole inputs of a
+    model that states no receptive field)."""
+    if chunk_frames is None and model.receptive_field is None:
+        return 0
     least = min_overlap_frames(model)
     overlap = default_overlap_frames(model) if overlap_frames is None else overlap_frames
     if overlap < least:
@@ -205,7 +192,7 @@ def plan_batches(pieces: list[Piece], batch_size: int) -> list[list[Piece]]:
 def vocode(
     components: Components,
     mels: Sequence[np.ndarray | torch.Tensor],
-    batch_size: int = 4,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     device: str | torch.device = "cpu",
     seed: int = DEFAULT_SEED,
     keys: Sequence[str] | None = None,
@@ -239,7 +226,8 @@ def vocode(
 
     Raises:
         MelError: a mel is not (n_mels, T) with finite real values; the message names it.
-        SettingError: bad batch or chunk settings, or an unavailable device.
+        SettingError: bad batch or chunk settings, chunking a model that states no
+            receptive field, or an unavailable device.
         ValueError: not one key per mel.
     """
     model = components.model

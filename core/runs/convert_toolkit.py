@@ -1,5 +1,10 @@
-"""The toolkit of checkpoint converters: reading outside checkpoints safely, checking their
-tensors against a registered model, and writing vocfw runs and lmnt-style exports.
+"""The public toolkit for plugin authors writing checkpoint converters
+(:class:`vocfw.core.converters.Converter`): reading outside checkpoints safely
+(:func:`torch_load`), stripping key prefixes and checking the tensors against a registered
+model's layout (:func:`strip_prefix`, :func:`check_architecture`), checking ``params``
+(:func:`count`, :func:`lmnt_params`, :func:`linear_schedule_args`), and writing and reading
+vocfw runs and lmnt-style exports (:func:`write_run`, :func:`read_run`, :func:`export_target`,
+:func:`save_lmnt`, :func:`lmnt_schedule`).
 
 Reading never runs code (``torch.load(weights_only=True)``, safetensors) and never allocates
 more than the checked architecture needs: compressed entries, which could inflate far beyond
@@ -22,7 +27,7 @@ import torch
 from vocfw.core.atomic import atomic_path
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.bounds import size_limit_excess
-from vocfw.core.components import normalise_spec, one_line, resolve_class
+from vocfw.core.components import normalise_spec, one_line
 from vocfw.core.errors import VocfwError
 from vocfw.core.registry import Registry
 from vocfw.core.runs.checkpoint import (
@@ -224,8 +229,8 @@ def read_run(run: Path, registry: Registry) -> tuple[Path, dict, type, type]:
     folder = resolve_checkpoint(run)
     source = str(folder / COMPONENTS_FILE)
     spec = normalise_spec(read_components(folder), source)
-    model_cls = resolve_class("models", spec["model"]["class_path"], registry, source)
-    sampler_cls = resolve_class("samplers", spec["sampler"]["class_path"], registry, source)
+    model_cls = registry.resolve("models", spec["model"]["class_path"], source)
+    sampler_cls = registry.resolve("samplers", spec["sampler"]["class_path"], source)
     return folder, spec, model_cls, sampler_cls
 
 

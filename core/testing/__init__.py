@@ -1,1 +1,2 @@
-"""Test support for vocfw and for plugin authors: synthetic corpus trees and contract checks."""
+"""What a plugin author's tests use: the contract kit (``contracts``), synthetic audio
+(``fixture``) and tiny processed datasets and runs (``processed``)."""

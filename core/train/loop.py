@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from vocfw.core.components import Components
 from vocfw.core.data.config import DataConfig
 from vocfw.core.errors import VocfwError
+from vocfw.core.progress import progress_bar
 from vocfw.core.runs.checkpoint import CHECKPOINT_DIR, checkpoint_dirname
 from vocfw.core.runs.train_state import (
     Resumed,
@@ -112,8 +113,8 @@ class TrainingRun:
         total = math.ceil(batches / s.gradient_accumulation_steps) * s.max_epoch
         if s.max_steps is not None:
             total = min(total, s.max_steps)
-        bar = tqdm(total=total, initial=self.state.step, unit="step", dynamic_ncols=True,
-                   disable=not self.acc.is_main_process)
+        bar = progress_bar(total=total, initial=self.state.step, unit="step", dynamic_ncols=True,
+                           disable=not self.acc.is_main_process)
         stopped = self._done()
         try:
             while not stopped:

@@ -35,15 +35,24 @@ from accelerate.utils import set_seed
 
 from vocfw.core.components import build_components
 from vocfw.core.data.config import DataConfig
+from vocfw.core.errors import VocfwError
 from vocfw.core.host_memory import retain_freed_memory
 from vocfw.core.runs.checkpoint import resolve_checkpoint
 from vocfw.core.runs.run_dir import check_run_dir, prepare_run_dir, run_lock, write_config
 from vocfw.core.seed import DEFAULT_SEED
+from vocfw.core.settings import SettingError, resolve_device
 from vocfw.core.train.loop import TrainingDivergedError, TrainingRun
 from vocfw.core.train.processes import on_main_process
 from vocfw.core.train.resume import load_start
 
-__all__ = ["Trainer", "TrainingDivergedError"]
+__all__ = ["LaunchError", "Trainer", "TrainingDivergedError"]
+
+SEED_LIMIT = 2**32  # seeds are 32-bit: from 0 to 2**32 - 1
+
+
+class LaunchError(VocfwError, RuntimeError):
+    """The training processes were launched in a way one run cannot use: accelerate cannot set
+    them up, or set up another number of them than were launched."""
 
 
 @dataclass
@@ -77,7 +86,7 @@ class Trainer:
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
 
     Raises:
-        ValueError: a setting is out of range.
+        SettingError: a setting is out of range.
     """
 
     log_dir: str = "ckpts/vocoder"
@@ -115,30 +124,42 @@ class Trainer:
         }
         for key, value in positive.items():
             if value <= 0:
-                raise ValueError(f"trainer.{key} must be positive, got {value}")
+                raise SettingError(f"trainer.{key} must be positive, got {value}")
         if not 0.0 < self.lr_decay <= 1.0:
-            raise ValueError(f"trainer.lr_decay must lie in (0, 1], got {self.lr_decay}")
+            raise SettingError(f"trainer.lr_decay must lie in (0, 1], got {self.lr_decay}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"trainer.ema_decay must lie in [0, 1), got {self.ema_decay}")
-        if self.num_workers < 0 or self.weight_decay < 0:
-            raise ValueError("trainer.num_workers and trainer.weight_decay must not be negative")
+            raise SettingError(f"trainer.ema_decay must lie in [0, 1), got {self.ema_decay}")
+        for key in ("num_workers", "weight_decay"):
+            if getattr(self, key) < 0:
+                raise SettingError(f"trainer.{key} must not be negative, got {getattr(self, key)}")
         self.adam_betas = tuple(self.adam_betas)
+        if not all(0.0 <= beta < 1.0 for beta in self.adam_betas):
+            raise SettingError(f"trainer.adam_betas must both lie in [0, 1), got "
+                               f"{list(self.adam_betas)}")
 
     def _accelerator(self) -> Accelerator:
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("trainer.device is 'cuda' but no CUDA device is available")
+        if self.device == "cuda":
+            resolve_device(self.device, "trainer.device")  # refuses it where CUDA is missing
         # A fresh state per run, so one process can fit several times with other settings.
         AcceleratorState._reset_state()
         GradientState._reset_state()
-        accelerator = Accelerator(
-            cpu=self.device == "cpu" or not torch.cuda.is_available(),
-            mixed_precision=self.mixed_precision,
-            gradient_accumulation_steps=self.gradient_accumulation_steps,
-            step_scheduler_with_optimizer=False,
-        )
-        launched = int(os.environ.get("WORLD_SIZE", "1"))
-        if launched != accelerator.num_processes:
-            raise RuntimeError(
+        launched = os.environ.get("WORLD_SIZE", "1")
+        try:
+            accelerator = Accelerator(
+                cpu=self.device == "cpu" or not torch.cuda.is_available(),
+                mixed_precision=self.mixed_precision,
+                gradient_accumulation_steps=self.gradient_accumulation_steps,
+                step_scheduler_with_optimizer=False,
+            )
+        except (ValueError, RuntimeError) as exc:  # the launch environment refused
+            AcceleratorState._reset_state(reset_partial_state=True)  # half set up: start afresh
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise LaunchError(
+                f"accelerate cannot set up training here (trainer.device {self.device}, "
+                f"trainer.mixed_precision {self.mixed_precision}, WORLD_SIZE {launched}): "
+                f"{reason}") from None
+        if launched != str(accelerator.num_processes):
+            raise LaunchError(
                 f"{launched} processes were launched (WORLD_SIZE) but accelerate set up "
                 f"{accelerator.num_processes}; each would train alone. On CPU use "
                 f"`accelerate launch --multi_gpu --num_processes N` with trainer.device cpu"
@@ -211,7 +232,9 @@ class Trainer:
             The last checkpoint folder written (or resumed from).
 
         Raises:
-            ValueError: ``resume_type`` without ``checkpoint``.
+            SettingError: ``resume_type`` without ``checkpoint``, or a ``seed`` outside
+                0 to 2**32 - 1.
+            LaunchError: accelerate cannot set up the processes launched, or set up others.
             vocfw.core.runs.run_dir.RunInUseError: another process is writing ``run_dir``
                 (only the main process holds its lock).
             FileExistsError: ``run_dir`` is not empty and neither resumed nor ``overwrite``.
@@ -226,8 +249,7 @@ class Trainer:
                 infinite; the checkpoints already written are kept and the diverged state is
                 not saved.
         """
-        if resume_type is not None and checkpoint is None:
-            raise ValueError(f"resume_type {resume_type!r} needs a checkpoint path")
+        _check_start(resume_type, checkpoint, seed)
         source = resolve_checkpoint(checkpoint) if resume_type is not None else None
         set_seed(seed)
         components = build_components(spec)  # a bad spec is refused before anything is cleared
@@ -253,3 +275,11 @@ class Trainer:
                 write_config(run_dir, config_text)
             with self._stop_on_signals():
                 return run.train(lambda: self.stop_signal is not None)
+
+
+def _check_start(resume_type: str | None, checkpoint: Path | None, seed: int) -> None:
+    """Refuse a resume or finetune without a checkpoint, and a seed that is not 32-bit."""
+    if resume_type is not None and checkpoint is None:
+        raise SettingError(f"resume_type {resume_type!r} needs a checkpoint path (checkpoint)")
+    if not 0 <= seed < SEED_LIMIT:
+        raise SettingError(f"seed: expected a whole number from 0 to {SEED_LIMIT - 1}, got {seed}")

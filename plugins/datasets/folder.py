@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from vocfw.core.audio.io import AUDIO_EXTENSIONS
-from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance
+from vocfw.core.corpus import Corpus, CorpusLayoutError, Utterance, uid_problem
+from vocfw.core.settings import SettingError
 
 
 def uid_hash(uid: str) -> int:
@@ -37,6 +38,10 @@ class AudioFolder(Corpus):
         root: the folder holding the audio tree.
         dataset: the dataset name (defaults to ``folder``).
         test_percent: the share of files, in percent, held out as the test split.
+
+    Raises:
+        SettingError: ``test_percent`` is not 0 to 100.
+        CorpusLayoutError: ``root`` is not a folder.
     """
 
     name: ClassVar[str] = "folder"
@@ -46,7 +51,8 @@ class AudioFolder(Corpus):
 
     def __post_init__(self) -> None:
         if not 0 <= self.test_percent <= 100:
-            raise ValueError(f"folder corpus: test_percent must be 0..100, got {self.test_percent}")
+            raise SettingError(f"folder corpus: test_percent must be 0..100, got "
+                               f"{self.test_percent}")
         super().__post_init__()
 
     def utterances(self) -> list[Utterance]:
@@ -65,6 +71,9 @@ class AudioFolder(Corpus):
                     or any(part.startswith(".") for part in relative.parts)):
                 continue
             uid = "#".join(relative.with_suffix("").parts)
+            if uid_problem(uid) is not None:
+                self.skip(path, f"its path makes no usable uid: {uid_problem(uid)}")
+                continue
             if uid in records:
                 self.skip(path, f"same uid as {records[uid][1].name} (only the extension differs)",
                           uid)

@@ -18,6 +18,7 @@ import numpy as np
 
 from vocfw.core.audio.io import AudioError, audio_info, load_audio
 from vocfw.core.corpus import Corpus
+from vocfw.core.settings import SettingError
 
 _BLOCK_SAMPLES = 1 << 22
 
@@ -59,7 +60,7 @@ class Slicer:
         max_sil_kept_ms: the most silence kept around a cut.
 
     Raises:
-        ValueError: unless ``min_length_ms >= min_interval_ms >= hop_ms`` and
+        SettingError: unless ``min_length_ms >= min_interval_ms >= hop_ms > 0`` and
             ``max_sil_kept_ms >= hop_ms``.
     """
 
@@ -71,9 +72,12 @@ class Slicer:
 
     def __post_init__(self) -> None:
         if not self.min_length_ms >= self.min_interval_ms >= self.hop_ms > 0:
-            raise ValueError("slicer: need min_length_ms >= min_interval_ms >= hop_ms > 0")
+            raise SettingError(
+                f"slicer: need min_length_ms >= min_interval_ms >= hop_ms > 0, got "
+                f"{self.min_length_ms:g}, {self.min_interval_ms:g}, {self.hop_ms:g}")
         if self.max_sil_kept_ms < self.hop_ms:
-            raise ValueError("slicer: need max_sil_kept_ms >= hop_ms")
+            raise SettingError(f"slicer: need max_sil_kept_ms >= hop_ms, got "
+                               f"{self.max_sil_kept_ms:g} < {self.hop_ms:g}")
 
     def pieces(self, audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
         """Cut ``audio`` at its silences.
@@ -185,12 +189,19 @@ class SilenceSlicedCorpus(Corpus):
         min_length_ms: a piece is not cut before it is this long.
         min_interval_ms: the shortest silence that can become a cut.
         max_sil_kept_ms: the most silence kept around a cut.
+
+    Raises:
+        SettingError: slicer settings that cannot work together (see :class:`Slicer`).
     """
 
     threshold_db: float = -40.0
     min_length_ms: float = 5000.0
     min_interval_ms: float = 300.0
     max_sil_kept_ms: float = 5000.0
+
+    def __post_init__(self) -> None:
+        _ = self.slicer  # a Slicer refuses settings that cannot work together
+        super().__post_init__()
 
     @property
     def slicer(self) -> Slicer:

@@ -1,11 +1,12 @@
 """DiffWave (Kong et al., 2021): a non-causal WaveNet that predicts the noise in a waveform.
 
 The layer layout, initialisation and state-dict key names are those of lmnt-com/diffwave (and of
-the Amphion recipe, which ports it), so their weights load without renaming. The computation is
-arranged for sampling speed: the mel conditioning of every layer is computed once per utterance
-(:meth:`DiffWave.condition`), the per-layer step projections run as one matrix product per step,
-the residual and skip projections accumulate straight into their running sums (their biases are
-added once), and without autograd the gating works in place.
+the Amphion recipe, which ports it), so their weights load without renaming, and
+:meth:`DiffWave.denoise` runs the layers of :mod:`~vocfw.plugins.models.diffwave_blocks` in
+order as lmnt's model does. The mel conditioning of every layer is computed once per utterance
+(:meth:`DiffWave.condition`). Sampling uses a faster, equivalent path
+(:mod:`~vocfw.plugins.models.diffwave_inference`) once the inference engine has asked for it
+(:meth:`DiffWave.prepare_for_inference`), and only in eval mode without autograd.
 """
 
 from __future__ import annotations
@@ -20,178 +21,20 @@ from torch.nn import functional as F
 
 from vocfw.core.audio.mel import FEATURE_LIMITS, MelConfig
 from vocfw.core.bounds import MAX_TRAINING_STEPS
+from vocfw.core.diffusion import NUM_STEPS
 from vocfw.core.model import Vocoder
 from vocfw.plugins.models import diffwave_inference
-
-EMBEDDING_DIM = 128
-EMBEDDING_HIDDEN = 512
-LEAKY_SLOPE = 0.4
-
-
-def _conv1d(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1) -> nn.Conv1d:
-    """A Conv1d with Kaiming-normal weights and 'same' padding (odd kernels)."""
-    conv = nn.Conv1d(
-        in_channels, out_channels, kernel_size,
-        padding=dilation * (kernel_size - 1) // 2, dilation=dilation,
-    )
-    nn.init.kaiming_normal_(conv.weight)
-    return conv
+from vocfw.plugins.models.diffwave_blocks import (
+    DiffusionEmbedding,
+    ResidualBlock,
+    SpectrogramUpsampler,
+    conv1d,
+)
 
 
-def upsample_factors(hop_length: int) -> tuple[int, int]:
-    """Split a hop size into the strides of the two transposed-convolution stages.
-
-    The most balanced pair is taken (256 -> 16 x 16, 300 -> 15 x 20).
-
-    Args:
-        hop_length: samples per mel frame.
-
-    Returns:
-        The two strides ``(f1, f2)``, ``f1 <= f2``, ``f1 * f2 == hop_length``.
-
-    Raises:
-        ValueError: ``hop_length`` has no factorisation into two factors of at least 2.
-    """
-    low = max((f for f in range(2, math.isqrt(max(hop_length, 0)) + 1) if hop_length % f == 0),
-              default=None)
-    if low is None:
-        raise ValueError(
-            f"model.hop_length={hop_length} cannot be split into two upsampling factors >= 2 "
-            f"(it must be a composite number such as 256 = 16 x 16 or 300 = 15 x 20)"
-        )
-    return low, hop_length // low
-
-
-class _GatedUnit(torch.autograd.Function):
-    """sigmoid(first half) * tanh(second half) with a backward that writes (B, 2C, N) once.
-
-    Autograd through two slices of ``y`` would zero a (B, 2C, N) gradient for each half and
-    add them; here both halves of the gradient are written straight into one tensor.
-    """
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, y: torch.Tensor,
-                channels: int) -> torch.Tensor:
-        gate = torch.sigmoid(y[:, :channels])  # (B, C, N)
-        signal = torch.tanh(y[:, channels:])  # (B, C, N)
-        ctx.save_for_backward(gate, signal)
-        return gate * signal
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx,
-                 grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        gate, signal = ctx.saved_tensors
-        channels = gate.shape[1]
-        grad_y = grad.new_empty(grad.shape[0], 2 * channels, grad.shape[2])  # (B, 2C, N)
-        grad_gate, grad_signal = grad_y[:, :channels], grad_y[:, channels:]
-        through_gate = grad * gate  # (B, C, N)
-        # d tanh = 1 - tanh^2; d sigmoid = sigmoid * (1 - sigmoid).
-        torch.mul(signal, signal, out=grad_signal).neg_().add_(1.0).mul_(through_gate)
-        through_gate.mul_(signal)
-        torch.addcmul(through_gate, through_gate, gate, value=-1.0, out=grad_gate)
-        return grad_y, None
-
-
-def _gated(y: torch.Tensor, channels: int) -> torch.Tensor:
-    """(B, 2C, N) -> (B, C, N): sigmoid(first half) * tanh(second half).
-
-    Without autograd the result is computed in place in ``y``, with tanh(x) written as
-    2 * sigmoid(2x) - 1 (equal to within 2e-7, and about twice as fast on CPUs).
-    """
-    if torch.is_grad_enabled():
-        return _GatedUnit.apply(y, channels)
-    gate, signal = y[:, :channels], y[:, channels:]
-    return gate.sigmoid_().mul_(signal.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0))
-
-
-def _accumulate(
-    total: torch.Tensor, weight: torch.Tensor, z: torch.Tensor, scale: float = 1.0
-) -> torch.Tensor:
-    """``scale * (total + weight @ z)`` for (B, C, N) ``total``, in place without autograd.
-
-    ``weight`` and ``z`` are cast to ``total``'s dtype (they differ under autocast).
-    """
-    weight, z = weight.to(total.dtype), z.to(total.dtype)
-    if torch.is_grad_enabled():
-        return torch.baddbmm(total, weight, z, beta=scale, alpha=scale)
-    return total.baddbmm_(weight, z, beta=scale, alpha=scale)
-
-
-class DiffusionEmbedding(nn.Module):
-    """Sinusoidal step embedding followed by a two-layer SiLU MLP.
-
-    Args:
-        num_steps: rows of the (non-persistent) embedding table: the training step count.
-    """
-
-    def __init__(self, num_steps: int) -> None:
-        super().__init__()
-        steps = torch.arange(num_steps).unsqueeze(1)  # (S, 1)
-        dims = torch.arange(EMBEDDING_DIM // 2).unsqueeze(0)  # (1, 64)
-        table = steps * 10.0 ** (dims * 4.0 / 63.0)  # (S, 64)
-        table = torch.cat([torch.sin(table), torch.cos(table)], dim=1)  # (S, 128)
-        self.register_buffer("embedding", table, persistent=False)
-        self.projection1 = nn.Linear(EMBEDDING_DIM, EMBEDDING_HIDDEN)
-        self.projection2 = nn.Linear(EMBEDDING_HIDDEN, EMBEDDING_HIDDEN)
-
-    def forward(self, step: torch.Tensor) -> torch.Tensor:
-        """(B,) integer or fractional steps -> (B, 512); fractions interpolate the table."""
-        if step.is_floating_point():
-            low = torch.floor(step).long()
-            high = torch.ceil(step).long()
-            x = self.embedding[low] + (self.embedding[high] - self.embedding[low]) * (
-                step - low
-            ).unsqueeze(-1)
-        else:
-            x = self.embedding[step]  # (B, 128)
-        x = F.silu(self.projection1(x))
-        return F.silu(self.projection2(x))  # (B, 512)
-
-
-class SpectrogramUpsampler(nn.Module):
-    """Two transposed 2-D convolutions (kernel 3 over mel bands) stretching frames to samples.
-
-    Args:
-        hop_length: total upsampling factor, split by :func:`upsample_factors`.
-    """
-
-    def __init__(self, hop_length: int) -> None:
-        super().__init__()
-        f1, f2 = upsample_factors(hop_length)
-        self.conv1 = self._stage(f1)
-        self.conv2 = self._stage(f2)
-
-    @staticmethod
-    def _stage(factor: int) -> nn.ConvTranspose2d:
-        # Output length T * factor for every factor (odd ones need one sample of output padding).
-        return nn.ConvTranspose2d(
-            1, 1, [3, 2 * factor], stride=[1, factor], padding=[1, (factor + 1) // 2],
-            output_padding=[0, factor % 2],
-        )
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """(B, M, T) -> (B, M, T * hop_length)."""
-        x = mel.unsqueeze(1)  # (B, 1, M, T)
-        x = F.leaky_relu(self.conv1(x), LEAKY_SLOPE)
-        x = F.leaky_relu(self.conv2(x), LEAKY_SLOPE)
-        return x.squeeze(1)
-
-
-class ResidualBlock(nn.Module):
-    """One gated, dilated residual layer (its parameters; the computation is in DiffWave).
-
-    Args:
-        n_mels: mel bands of the conditioner.
-        residual_channels: channels C of the residual stream.
-        dilation: dilation of the kernel-3 convolution.
-    """
-
-    def __init__(self, n_mels: int, residual_channels: int, dilation: int) -> None:
-        super().__init__()
-        self.dilated_conv = _conv1d(residual_channels, 2 * residual_channels, 3, dilation)
-        self.diffusion_projection = nn.Linear(EMBEDDING_HIDDEN, residual_channels)
-        self.conditioner_projection = _conv1d(n_mels, 2 * residual_channels, 1)
-        self.output_projection = _conv1d(residual_channels, 2 * residual_channels, 1)
+def _forget_folded(model: DiffWave, incompatible_keys: object) -> None:
+    """After weights are loaded, the weights folded for sampling are out of date."""
+    model._folded = None
 
 
 @dataclass
@@ -202,8 +45,8 @@ class DiffWaveCondition:
         upsampled: (B, M, N) upsampled mel.
         projections: conditioner projection of the first ``len(projections)`` layers, (B, 2C,
             N), or (B, N, 2C) in ``plan``; later layers project the mel at every step.
-        plan: without autograd, the folded weights and time-major conditioning that
-            :mod:`diffwave_inference` samples with.
+        plan: on the prepared path (:meth:`DiffWave.prepare_for_inference`), the folded
+            weights and time-major conditioning that :mod:`diffwave_inference` samples with.
     """
 
     upsampled: torch.Tensor
@@ -232,6 +75,7 @@ class DiffWave(Vocoder):
     """
 
     condition_cache_bytes: int = 4 * 2**30
+    steps_argument = "num_steps"
     size_limits: ClassVar[dict[str, int]] = {
         "n_mels": FEATURE_LIMITS["n_mels"], "hop_length": FEATURE_LIMITS["hop_length"],
         "residual_layers": 64, "residual_channels": 256, "dilation_cycle_length": 16,
@@ -244,7 +88,7 @@ class DiffWave(Vocoder):
         residual_layers: int = 30,
         residual_channels: int = 64,
         dilation_cycle_length: int = 10,
-        num_steps: int = 50,
+        num_steps: int = NUM_STEPS,
     ) -> None:
         super().__init__()
         for key, value in (("n_mels", n_mels), ("residual_layers", residual_layers),
@@ -256,21 +100,47 @@ class DiffWave(Vocoder):
         self.n_mels = n_mels
         self.hop_length = hop_length
         self.residual_channels = residual_channels
-        self.input_projection = _conv1d(1, residual_channels, 1)
+        self.input_projection = conv1d(1, residual_channels, 1)
         self.diffusion_embedding = DiffusionEmbedding(num_steps)
         self.spectrogram_upsampler = SpectrogramUpsampler(hop_length)
         self.residual_layers = nn.ModuleList(
             ResidualBlock(n_mels, residual_channels, 2 ** (i % dilation_cycle_length))
             for i in range(residual_layers)
         )
-        self.skip_projection = _conv1d(residual_channels, residual_channels, 1)
-        self.output_projection = _conv1d(residual_channels, 1, 1)
+        self.skip_projection = conv1d(residual_channels, residual_channels, 1)
+        self.output_projection = conv1d(residual_channels, 1, 1)
         nn.init.zeros_(self.output_projection.weight)
+        self._folded: diffwave_inference.FoldedWeights | None = None
+        self.register_load_state_dict_post_hook(_forget_folded)
 
     @property
     def receptive_field(self) -> int:
-        """Samples one output sample depends on: 1 + sum of 2 * dilation over the layers."""
-        return 1 + sum(2 * layer.dilated_conv.dilation[0] for layer in self.residual_layers)
+        """Samples one output sample depends on, an upper bound: the dilated convolutions
+        reach 1 + sum of 2 * dilation samples of the noisy audio and of the upsampled mel,
+        and each upsampled sample comes from at most 3 mel frames (2 transposed-convolution
+        stages, each reading 2 positions of its input)."""
+        dilated = 1 + sum(2 * layer.dilated_conv.dilation[0] for layer in self.residual_layers)
+        return dilated + 3 * self.hop_length
+
+    def prepare_for_inference(self) -> None:
+        """Fold the weights for the fast sampling path (:mod:`diffwave_inference`) once.
+
+        From then on, in eval mode without autograd, :meth:`condition` and :meth:`denoise`
+        run that path; it gives the reference output to within fp32 rounding. Loading weights
+        or switching to training mode drops the folded weights (the reference path runs again
+        until this is called anew).
+        """
+        self._folded = diffwave_inference.fold_weights(self)
+
+    def train(self, mode: bool = True) -> DiffWave:
+        """Set training mode; entering it drops the prepared inference path."""
+        if mode:
+            self._folded = None
+        return super().train(mode)
+
+    def _prepared(self) -> bool:
+        """Whether to run the fast path: prepared, in eval mode and without autograd."""
+        return self._folded is not None and not self.training and not torch.is_grad_enabled()
 
     def condition(self, mel: torch.Tensor) -> DiffWaveCondition:
         """Upsample a mel and project it for every residual layer, once per utterance.
@@ -286,9 +156,9 @@ class DiffWave(Vocoder):
         """
         self.check_mel(mel)
         upsampled = self.spectrogram_upsampler(mel)  # (B, M, N)
-        if not torch.is_grad_enabled():
+        if self._prepared():
             dtype = diffwave_inference.compute_dtype(upsampled.device)
-            plan = diffwave_inference.build_plan(self, upsampled, dtype,
+            plan = diffwave_inference.build_plan(self, self._folded, upsampled, dtype,
                                                  self.condition_cache_bytes)
             return DiffWaveCondition(upsampled, plan.cached, plan)
         batch, _, samples = upsampled.shape
@@ -314,37 +184,19 @@ class DiffWave(Vocoder):
         Returns:
             (B, N) predicted noise.
         """
-        if condition.plan is not None and not torch.is_grad_enabled():
+        if condition.plan is not None and self._prepared():
             return diffwave_inference.denoise(self, condition.plan, audio, step)
         projections = condition.projections if condition.plan is None else []
-        channels = self.residual_channels
-        layers = self.residual_layers
-        scale = 1 / math.sqrt(2.0)
         x = F.relu(self.input_projection(audio.unsqueeze(1)))  # (B, C, N)
-        embedding = self.diffusion_embedding(step)  # (B, 512)
-        weight = torch.cat([layer.diffusion_projection.weight for layer in layers])  # (L*C, 512)
-        bias = torch.cat([layer.diffusion_projection.bias for layer in layers])  # (L*C,)
-        steps = F.linear(embedding, weight, bias).view(-1, len(layers), channels, 1)  # (B, L, C, 1)
-        # Output projections as (C, C) matrices; their biases are carried as per-channel
-        # offsets (residual) or added once at the end (skip) instead of once per sample.
-        out_weight = torch.stack([layer.output_projection.weight[:, :, 0] for layer in layers])
-        out_bias = torch.stack([layer.output_projection.bias for layer in layers])  # (L, 2C)
-        batch = audio.shape[0]
-        offset = torch.zeros_like(out_bias[0, :channels]).view(1, channels, 1)  # (1, C, 1)
+        diffusion_step = self.diffusion_embedding(step)  # (B, 512)
         skip = torch.zeros_like(x)  # (B, C, N)
-        for i, layer in enumerate(layers):
+        for i, layer in enumerate(self.residual_layers):
             if i < len(projections):
                 conditioner = projections[i]  # (B, 2C, N)
             else:
                 conditioner = layer.conditioner_projection(condition.upsampled)
-            y = layer.dilated_conv(x + (steps[:, i] + offset)).add_(conditioner)  # (B, 2C, N)
-            z = _gated(y, channels)  # (B, C, N)
-            w_res = out_weight[i, :channels].expand(batch, channels, channels)  # (B, C, C)
-            w_skip = out_weight[i, channels:].expand(batch, channels, channels)
-            skip = _accumulate(skip, w_skip, z)
-            if i + 1 < len(layers):
-                x = _accumulate(x, w_res, z, scale)
-                offset = (offset + out_bias[i, :channels].view(1, channels, 1)) * scale
-        skip = skip + out_bias[:, channels:].sum(0).view(1, channels, 1)
-        x = F.relu(self.skip_projection(skip / math.sqrt(len(layers))))  # (B, C, N)
+            x, skip_connection = layer(x, conditioner, diffusion_step)  # 2 x (B, C, N)
+            skip = skip + skip_connection
+        x = skip / math.sqrt(len(self.residual_layers))  # (B, C, N)
+        x = F.relu(self.skip_projection(x))
         return self.output_projection(x).squeeze(1)  # (B, N)

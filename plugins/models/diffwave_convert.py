@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vocfw.core.audio.mel import MelConfig
-from vocfw.core.registry import build_registry
+from vocfw.core.diffusion import FAST_SCHEDULE, NUM_STEPS
+from vocfw.core.registry import current_registry
 from vocfw.core.runs.checkpoint import (
     WEIGHTS_FILE,
     checkpoint_dirname,
@@ -124,7 +125,7 @@ def import_lmnt(
     sampler_args = linear_schedule_args(schedule, checkpoint)
     known = {"hop_length": params["hop_samples"],
              "dilation_cycle_length": params["dilation_cycle_length"],
-             "num_steps": len(schedule) if schedule is not None else 50}
+             "num_steps": len(schedule) if schedule is not None else NUM_STEPS}
     state = strip_prefix(data["model"], checkpoint, ANCHOR_KEY, "DiffWave")
     model_args = _model_args(state, checkpoint, **known)
     base = MelConfig.lmnt() if features == "lmnt" else MelConfig()
@@ -163,7 +164,7 @@ def import_amphion(folder: Path, output: Path) -> Path:
         raise ConversionError(f"{source}: expected a state dict, got {type(state).__name__}")
     state = strip_prefix(state, source, ANCHOR_KEY, "DiffWave")
     model_args = _model_args(state, source, hop_length=256, dilation_cycle_length=10,
-                             num_steps=50)
+                             num_steps=NUM_STEPS)
     name = folder.name if parse_checkpoint_name(folder.name) else checkpoint_dirname(0, 0, 0.0)
     return write_run(output, name, state, MelConfig(n_mels=model_args["n_mels"]),
                      {"class_path": DiffWave.__name__, "init_args": model_args},
@@ -192,10 +193,9 @@ def export_lmnt(run: Path, output: Path, use_ema: bool = True, overwrite: bool =
             inside a run's checkpoint folders.
         FileExistsError: the output exists and ``overwrite`` is false.
     """
-    registry = build_registry()
+    registry = current_registry()
     folder, spec, model_cls, sampler_cls = read_run(run, registry)
-    ddpm = registry.get("samplers", SAMPLER)
-    if model_cls is not DiffWave or sampler_cls is not ddpm:
+    if model_cls is not DiffWave or sampler_cls is not registry.get("samplers", SAMPLER):
         raise ConversionError(
             f"{folder}: lmnt's format holds only DiffWave models trained with DDPM, got "
             f"{spec['model']['class_path']} with {spec['sampler']['class_path']}"
@@ -212,6 +212,6 @@ def export_lmnt(run: Path, output: Path, use_ema: bool = True, overwrite: bool =
         "residual_channels": model["residual_channels"],
         "dilation_cycle_length": model["dilation_cycle_length"],
         "noise_schedule": lmnt_schedule(spec["sampler"]["init_args"]),
-        "inference_noise_schedule": ddpm(inference_schedule="fast").inference_betas.tolist(),
+        "inference_noise_schedule": list(FAST_SCHEDULE),
     }
     return save_lmnt(folder, target, use_ema, params)

@@ -1,6 +1,7 @@
 """DiffWave sampling without autograd: time-major, folded weights, in-place cache-sized tiles.
 
-The same function as :meth:`DiffWave.denoise`, rearranged for speed on CPUs:
+The same function as :meth:`DiffWave.denoise`'s reference path, rearranged for speed on CPUs
+(:meth:`DiffWave.prepare_for_inference` asks for it):
 
 - Activations are time-major, ``(samples, channels)``, in one ``[residual | skip]`` state per
   batch item, so every layer is a few matrix products with the long time axis as rows, read
@@ -8,13 +9,13 @@ The same function as :meth:`DiffWave.denoise`, rearranged for speed on CPUs:
   ``x(t-d) @ W_-d + x(t) @ W_0 + x(t+d) @ W_+d`` accumulated onto the layer's conditioner
   projection plus step shift, and the residual and skip projections together as one ``(C, 2C)``
   product accumulated into the state in place.
-- Constants are folded into the weights once per utterance: the ``1/sqrt(2)`` residual scaling
-  (the state carries ``x * sqrt(2)**i``, and layer ``i``'s convolution is scaled by
-  ``sqrt(2)**-i``), the residual biases (a per-channel offset added with the step shift),
+- Constants are folded into the weights once (:func:`fold_weights`): the ``1/sqrt(2)``
+  residual scaling (the state carries ``x * sqrt(2)**i``, and layer ``i``'s convolution is
+  scaled by ``sqrt(2)**-i``), the residual biases (a per-channel offset added with the step shift),
   the factor 2 of ``tanh(y) = 2 * sigmoid(2y) - 1`` and the ``1/sqrt(L)`` of the skip sum.
 - The layers run over time tiles of :attr:`Plan.tile` samples in a staggered wavefront: in
   each sweep every layer does one tile, layer ``i``'s tiles lagging layer ``i-1``'s by
-  ``dilation_i`` samples, just what its ``x(t+d)`` tap reads ahead (see :func:`wavefront`).
+  ``dilation_i`` samples, just what its ``x(t+d)`` tap reads ahead (see :mod:`.diffwave_wavefront`).
   So only about one tile plus the sum of the dilations of the state is live at a time and
   stays in cache, whatever the input length, instead of every layer streaming the whole
   utterance through memory. A tile is updated in place once its products are done; the
@@ -36,11 +37,15 @@ import torch
 from torch.nn import functional as F
 
 from vocfw.core.host_memory import hugepage_empty
+from vocfw.plugins.models.diffwave_wavefront import wavefront
 
 if TYPE_CHECKING:
     from vocfw.plugins.models.diffwave import DiffWave
 
 TILE_SAMPLES = 8192
+
+FoldedWeights = dict[str, torch.Tensor | list[torch.Tensor]]
+"""What :func:`fold_weights` makes of a model's weights, once (float32, on its device)."""
 
 
 @dataclass
@@ -49,7 +54,7 @@ class Plan:
 
     Attributes:
         dtype: compute dtype of the weights, ``cached``, ``upsampled`` and the state.
-        tile: time samples per wavefront tile (see :func:`wavefront`).
+        tile: time samples per wavefront tile (see :func:`.diffwave_wavefront.wavefront`).
         dilations: dilation of each layer.
         taps: (L, 3, C, 2C) float32 convolution weights of the taps ``[-d, 0, +d]`` (C2 = 2C).
         weights: ``taps`` in the compute dtype.
@@ -85,14 +90,18 @@ def compute_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def _layer_weights(model: DiffWave) -> dict[str, torch.Tensor]:
-    """Fold scales and biases into stacked float32 weights (see the module docstring)."""
+@torch.no_grad()
+def fold_weights(model: DiffWave) -> FoldedWeights:
+    """Fold scales and biases into stacked float32 weights (see the module docstring): taps
+    (L, 3, C, 2C), mel (L, M, 2C), bias (L, 2C), out L x (C, 2C), offset (L, C), scale (L,)
+    and skip_bias (C,), as :class:`Plan` describes them."""
     channels = model.residual_channels
-    gain = torch.ones(2 * channels)
+    device = model.input_projection.weight.device
+    gain = torch.ones(2 * channels, device=device)
     gain[channels:] = 2.0  # tanh(y) = 2 * sigmoid(2y) - 1: the signal half is doubled
     taps, mel, bias, out, offsets = [], [], [], [], []
     scales = [math.sqrt(2.0) ** i for i in range(len(model.residual_layers))]
-    offset = torch.zeros(channels)
+    offset = torch.zeros(channels, device=device)
     for layer, scale in zip(model.residual_layers, scales, strict=True):
         weight = layer.dilated_conv.weight.float().permute(2, 1, 0)  # (3, C, 2C)
         taps.append(weight / scale * gain)
@@ -103,19 +112,23 @@ def _layer_weights(model: DiffWave) -> dict[str, torch.Tensor]:
         out.append(projection)
         offsets.append(offset)
         offset = offset + scale * layer.output_projection.bias[:channels].float()
+    skip_bias = sum(layer.output_projection.bias[channels:].float()
+                    for layer in model.residual_layers)
     return {"taps": torch.stack(taps), "mel": torch.stack(mel), "bias": torch.stack(bias),
-            "out": out, "offset": torch.stack(offsets), "scale": torch.tensor(scales)}
+            "out": out, "offset": torch.stack(offsets), "scale": torch.tensor(scales),
+            "skip_bias": skip_bias}
 
 
 @torch.no_grad()
 def build_plan(
-    model: DiffWave, upsampled: torch.Tensor, dtype: torch.dtype, cache_bytes: int,
-    tile: int | None = None,
+    model: DiffWave, folded: FoldedWeights, upsampled: torch.Tensor, dtype: torch.dtype,
+    cache_bytes: int, tile: int | None = None,
 ) -> Plan:
-    """Fold the weights and cache the conditioner of the first layers that fit the budget.
+    """Cache the conditioner of the first layers that fit the budget.
 
     Args:
         model: the network.
+        folded: its weights from :func:`fold_weights`.
         upsampled: (B, M, N) upsampled mel.
         dtype: compute dtype.
         cache_bytes: most bytes spent on cached conditioner projections.
@@ -127,8 +140,8 @@ def build_plan(
     device = upsampled.device
     batch, _, samples = upsampled.shape
     channels = model.residual_channels
-    weights = {key: value.to(device) if isinstance(value, torch.Tensor) else value
-               for key, value in _layer_weights(model).items()}
+    weights = {key: value.to(device) if isinstance(value, torch.Tensor) else
+               [w.to(device) for w in value] for key, value in folded.items()}
     mel = weights["mel"].to(dtype)  # (L, M, 2C)
     frames = upsampled.transpose(1, 2).to(dtype).contiguous()  # (B, N, M)
     flat = frames.view(batch * samples, -1)  # (B*N, M)
@@ -137,8 +150,6 @@ def build_plan(
     cache = hugepage_empty(count, batch * samples, 2 * channels, dtype=dtype, device=device)
     cached = [torch.mm(flat, mel[i], out=cache[i]).view(batch, samples, 2 * channels)
               for i in range(count)]  # (B, N, 2C)
-    skip_bias = sum(layer.output_projection.bias[channels:].float()
-                    for layer in model.residual_layers)
     return Plan(
         dtype=dtype, tile=tile or TILE_SAMPLES,
         dilations=[layer.dilated_conv.dilation[0] for layer in model.residual_layers],
@@ -146,38 +157,8 @@ def build_plan(
         bias=weights["bias"], out=[w.to(dtype) for w in weights["out"]],
         offset=weights["offset"], scale=weights["scale"], cached=cached,
         upsampled=frames if count < len(model.residual_layers) else None,
-        skip_bias=skip_bias.to(device),
+        skip_bias=weights["skip_bias"],
     )
-
-
-def wavefront(samples: int, tile: int, dilations: list[int]) -> list[tuple[int, int, int]]:
-    """The order of the (layer, start, stop) tiles of one network call.
-
-    Sweep ``s`` runs every layer once, in layer order, layer ``i`` on samples
-    ``[s * tile - lag_i, (s + 1) * tile - lag_i)`` clipped to the input, where ``lag_i`` is the
-    sum of the dilations of layers 1 to ``i``. Layer ``i``'s tile reads layer ``i-1``'s output
-    up to ``dilation_i`` samples past its end, which layer ``i-1`` has just written, and not yet
-    overwritten with its own. Every tile but a layer's first and last is ``tile`` long, at
-    least the largest dilation, so the rows kept aside for the next tile's ``x(t-d)`` tap all
-    come from the tile before it.
-
-    Args:
-        samples: input length N.
-        tile: samples per tile (raised to the largest dilation if smaller).
-        dilations: dilation of each layer.
-
-    Returns:
-        ``(layer, start, stop)`` in running order; each layer's tiles cover ``[0, N)`` in order.
-    """
-    tile = max(tile, max(dilations))
-    lags = [sum(dilations[1:i + 1]) for i in range(len(dilations))]
-    order = []
-    for sweep in range(-(-(samples + lags[-1]) // tile)):
-        for i, lag in enumerate(lags):
-            start, stop = max(sweep * tile - lag, 0), min((sweep + 1) * tile - lag, samples)
-            if start < stop:
-                order.append((i, start, stop))
-    return order
 
 
 def _step_rows(plan: Plan, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

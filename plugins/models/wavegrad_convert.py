@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vocfw.core.audio.mel import MelConfig
-from vocfw.core.registry import build_registry
+from vocfw.core.registry import current_registry
 from vocfw.core.runs.checkpoint import checkpoint_dirname
 from vocfw.core.runs.convert_toolkit import (
     ConversionError,
@@ -38,8 +38,10 @@ EXPORTABLE = "DDPM"  # runs trained with this registered sampler or a subclass e
 ANCHOR_KEY = "first_conv.weight"
 LMNT_TRAINING = {"batch_size": 32, "learning_rate": 2e-4, "max_grad_norm": 1.0,
                  "crop_mel_frames": 24}
-LMNT_DEFAULTS = {"sample_rate": 22050, "hop_samples": 300}
-LMNT_MODEL = {"n_mels": 128, "hop_length": 300, "base_channels": 32}  # what lmnt builds
+LMNT_FEATURES = MelConfig.lmnt_wavegrad()
+LMNT_DEFAULTS = {"sample_rate": LMNT_FEATURES.sample_rate, "hop_samples": LMNT_FEATURES.hop_length}
+LMNT_MODEL = {"n_mels": LMNT_FEATURES.n_mels, "hop_length": LMNT_FEATURES.hop_length,
+              "base_channels": 32}  # the one network lmnt builds
 
 
 def _model_args(state: dict[str, Any], source: Path, hop_length: int) -> dict[str, int]:
@@ -64,7 +66,7 @@ def _features(params: dict[str, Any], n_mels: int, source: Path) -> MelConfig:
     hop = params["hop_samples"]
     try:
         return dataclasses.replace(
-            MelConfig.lmnt_wavegrad(), sample_rate=params["sample_rate"], hop_length=hop,
+            LMNT_FEATURES, sample_rate=params["sample_rate"], hop_length=hop,
             win_length=4 * hop, n_fft=2 ** (4 * hop - 1).bit_length(), n_mels=n_mels,
         )
     except ValueError as exc:
@@ -128,7 +130,7 @@ def export_lmnt_wavegrad(run: Path, output: Path, use_ema: bool = True,
             folders.
         FileExistsError: the output exists and ``overwrite`` is false.
     """
-    registry = build_registry()
+    registry = current_registry()
     folder, spec, model_cls, sampler_cls = read_run(run, registry)
     if model_cls is not WaveGrad or not issubclass(sampler_cls,
                                                    registry.get("samplers", EXPORTABLE)):

@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from vocfw.core.diffusion import BETA_END, BETA_START, NUM_STEPS, DiffusionProcess
 from vocfw.core.model import Vocoder
 from vocfw.core.sampler import Generators, randn_rows, time_for
-from vocfw.plugins.samplers.process import DiffusionProcess
 
 
 def spaced_steps(num_steps: int, count: int) -> list[int]:
@@ -50,9 +50,9 @@ class DDIM(DiffusionProcess):
 
     def __init__(
         self,
-        beta_start: float = 1e-4,
-        beta_end: float = 0.05,
-        num_steps: int = 50,
+        beta_start: float = BETA_START,
+        beta_end: float = BETA_END,
+        num_steps: int = NUM_STEPS,
         inference_steps: int | list[int] = 10,
         eta: float = 0.0,
     ) -> None:

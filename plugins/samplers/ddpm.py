@@ -9,47 +9,17 @@ from typing import Literal
 import numpy as np
 import torch
 
+from vocfw.core.diffusion import (
+    BETA_END,
+    BETA_START,
+    NUM_STEPS,
+    DiffusionProcess,
+    Prior,
+    align_steps,
+    inference_betas,
+)
 from vocfw.core.model import Vocoder
 from vocfw.core.sampler import Generators, randn_rows, time_for
-from vocfw.plugins.samplers.process import DiffusionProcess, Prior
-
-FAST_SCHEDULE = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
-FAST12_SCHEDULE = (1e-4, 5e-4, 8e-4, 1e-3, 5e-3, 8e-3, 1e-2, 5e-2, 8e-2, 0.1, 0.2, 0.5)
-NAMED_SCHEDULES = {"fast": FAST_SCHEDULE, "fast12": FAST12_SCHEDULE}
-
-
-def align_steps(train_betas: Sequence[float], inference_betas: Sequence[float]) -> list[float]:
-    """Map each inference noise level onto a (fractional) training step.
-
-    For inference step s, find the training step t with alpha_bar[t + 1] <= gamma_bar[s] <=
-    alpha_bar[t] and interpolate linearly in sqrt(alpha_bar) (DiffWave, appendix B).
-
-    Args:
-        train_betas: the training noise schedule.
-        inference_betas: the schedule to sample with.
-
-    Returns:
-        One step in [0, len(train_betas) - 1] per inference beta, rounded to float32.
-
-    Raises:
-        ValueError: a cumulative inference noise level lies outside the trained range.
-    """
-    train_bar = np.cumprod(1.0 - np.asarray(train_betas, dtype=np.float64))
-    infer_bar = np.cumprod(1.0 - np.asarray(inference_betas, dtype=np.float64))
-    steps = []
-    for s, level in enumerate(infer_bar):
-        inside = np.nonzero((train_bar[1:] <= level) & (level <= train_bar[:-1]))[0]
-        if inside.size == 0:
-            raise ValueError(
-                f"inference schedule step {s} (beta {inference_betas[s]}) reaches alpha_bar "
-                f"{level:.6g}, outside the trained range [{train_bar[-1]:.6g}, "
-                f"{train_bar[0]:.6g}] of the {len(train_bar)}-step training schedule; use "
-                f"betas whose running product of (1 - beta) stays within it"
-            )
-        t = int(inside[0])
-        high, low = np.sqrt(train_bar[t]), np.sqrt(train_bar[t + 1])
-        steps.append(t + (high - np.sqrt(level)) / (high - low))
-    return np.asarray(steps, dtype=np.float32).tolist()
 
 
 class DDPM(DiffusionProcess):
@@ -70,30 +40,14 @@ class DDPM(DiffusionProcess):
 
     def __init__(
         self,
-        beta_start: float = 1e-4,
-        beta_end: float = 0.05,
-        num_steps: int = 50,
+        beta_start: float = BETA_START,
+        beta_end: float = BETA_END,
+        num_steps: int = NUM_STEPS,
         inference_schedule: Literal["full", "fast", "fast12"] | list[float] = "full",
     ) -> None:
         super().__init__(beta_start, beta_end, num_steps)
-        if inference_schedule == "full":
-            betas = self.train_betas
-        elif isinstance(inference_schedule, str) and inference_schedule in NAMED_SCHEDULES:
-            betas = np.asarray(NAMED_SCHEDULES[inference_schedule])
-        elif isinstance(inference_schedule, str):
-            raise ValueError(
-                f"sampler.inference_schedule must be 'full', 'fast', 'fast12' or a list of betas, "
-                f"got {inference_schedule!r}"
-            )
-        else:
-            betas = np.asarray(inference_schedule, dtype=np.float64)
-            if betas.ndim != 1 or betas.size == 0 or np.any((betas <= 0) | (betas >= 1)):
-                raise ValueError(
-                    f"sampler.inference_schedule: betas must be a non-empty list of values in "
-                    f"(0, 1), got {list(inference_schedule)}"
-                )
-        self.inference_betas = betas
-        self.aligned_steps = align_steps(self.train_betas, betas)
+        self.inference_betas = inference_betas(inference_schedule, self.train_betas)
+        self.aligned_steps = align_steps(self.train_betas, self.inference_betas)
 
     @property
     def num_inference_steps(self) -> int:

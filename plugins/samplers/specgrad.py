@@ -29,10 +29,10 @@ from typing import Literal
 import torch
 
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.diffusion import BETA_END, BETA_START, NUM_STEPS, Prior
 from vocfw.core.model import Vocoder
 from vocfw.core.sampler import time_for
 from vocfw.plugins.samplers.ddpm import DDPM
-from vocfw.plugins.samplers.process import Prior
 
 
 class SpecGrad(DDPM):
@@ -61,9 +61,9 @@ class SpecGrad(DDPM):
 
     def __init__(
         self,
-        beta_start: float = 1e-4,
-        beta_end: float = 0.05,
-        num_steps: int = 50,
+        beta_start: float = BETA_START,
+        beta_end: float = BETA_END,
+        num_steps: int = NUM_STEPS,
         inference_schedule: Literal["full", "fast", "fast12"] | list[float] = "full",
         lifter: int | None = 24,
         gain_min: float = 0.1,

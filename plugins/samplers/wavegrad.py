@@ -22,7 +22,7 @@ class WaveGradDiffusion(DDPM):
     A noise-level model (WaveGrad) is trained at levels drawn between adjacent training levels,
     exactly as lmnt does, including the top interval between 1 and sqrt(1 - beta_1). A step
     model (DiffWave) is given the same levels as fractional training steps, interpolating
-    linearly in sqrt(alpha_bar) as :func:`~vocfw.plugins.samplers.ddpm.align_steps` does for
+    linearly in sqrt(alpha_bar) as :func:`~vocfw.core.diffusion.align_steps` does for
     sampling; the top interval has no step (it lies before step 0), so a step model is trained
     on steps drawn uniformly from [0, num_steps - 1].
 

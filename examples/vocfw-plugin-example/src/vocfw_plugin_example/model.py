@@ -25,6 +25,8 @@ class TinyWave(Vocoder):
             embedded as fractions of it, so fractional steps work too.
     """
 
+    steps_argument = "num_steps"  # the sampler's training step count, embedded by denoise
+
     def __init__(self, n_mels: int = 100, hop_length: int = 256, channels: int = 16,
                  layers: int = 3, num_steps: int = 50) -> None:
         super().__init__()
@@ -36,6 +38,15 @@ class TinyWave(Vocoder):
             nn.Conv1d(channels, channels, 3, padding=2**i, dilation=2**i) for i in range(layers)
         )
         self.output_projection = nn.Conv1d(channels, 1, 1)
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples one output sample depends on: the convolutions reach R = sum of the
+        dilations either side through the audio, and the mel through its frame plus one
+        either side (the mel projection's kernel) for every frame those R samples touch."""
+        reach = sum(layer.dilation[0] for layer in self.layers)
+        frames = 3 + 2 * -(-reach // self.hop_length)
+        return max(1 + 2 * reach, frames * self.hop_length)
 
     def condition(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, M, T) mel -> (B, C, N) conditioning, repeated over each frame's samples."""

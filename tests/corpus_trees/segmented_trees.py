@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vocfw.core.testing.fixture import CorpusFixture, phrases, tone, write_audio
+from corpus_trees import CorpusFixture, phrases
+from vocfw.core.testing.fixture import tone, write_audio
 
 NOTE = 0.35  # seconds per sung syllable in the CSD fixture
 NOTE_GAP = 0.05  # seconds between notes of one phrase

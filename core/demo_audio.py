@@ -1,9 +1,13 @@
-"""Speech-like synthetic audio: voiced syllables with moving pitch and formants, fricative
-noise bursts and pauses. Used for the demo corpus and for tests that need realistic spectra."""
+"""The demo's audio: speech-like synthesis (voiced syllables with moving pitch and formants,
+fricative noise bursts and pauses) for the demo corpus, and writing clips as corpora hold them.
+Tests and benchmarks that need realistic spectra use it too."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import soundfile as sf
 
 FORMANTS = np.array([[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530, 1840, 2480],
                      [640, 1190, 2390]], dtype=np.float64)  # (vowels, 3) Hz
@@ -49,3 +53,11 @@ def speechlike(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
     audio = np.concatenate(parts)[:target]
     audio = np.pad(audio, (0, target - len(audio)))
     return (0.5 * audio / (np.abs(audio).max() + 1e-9)).astype(np.float32)
+
+
+def write_audio(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write ``audio`` in the format its suffix names (wav/flac: 16-bit PCM; mp3, ogg)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subtype = None if path.suffix.lower() in (".mp3", ".ogg") else "PCM_16"
+    sf.write(str(path), audio, sample_rate, subtype=subtype)
+    return path

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from vocfw.core.testing.fixture import CorpusFixture, tone, write_audio
+from corpus_trees import CorpusFixture
+from vocfw.core.testing.fixture import tone, write_audio
 
 CLIP_SECONDS = 0.25
 
