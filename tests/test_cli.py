@@ -44,6 +44,7 @@ def test_plugins_lists_builtins_with_distribution_and_modules(capsys) -> None:
     assert by_name["vocfw-builtin-models"]["plugin"] == "vocfw:vocfw-builtin-models"
     assert by_name["vocfw-builtin-models"]["models"] == [
         {"name": "DiffWave", "class": "DiffWave", "module": "vocfw.plugins.models.diffwave"},
+        {"name": "FrameWave", "class": "FrameWave", "module": "vocfw.plugins.models.framewave"},
         {"name": "WaveGrad", "class": "WaveGrad", "module": "vocfw.plugins.models.wavegrad"},
     ]
     corpora = {c["name"] for c in by_name["vocfw-builtin-datasets"]["corpora"]}

@@ -29,6 +29,7 @@ from vocfw.core.runs.convert_toolkit import ConversionError
 from vocfw.core.testing.processed import tiny_diffwave_spec, write_tiny_run
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.models.diffwave_convert import import_amphion, import_lmnt
+from vocfw.plugins.models.framewave import FrameWave
 from vocfw.plugins.models.wavegrad import WaveGrad
 
 BOUND_MIB = 1024  # the most a refused bomb may take: vocfw's imports plus 256 MiB or more
@@ -173,7 +174,7 @@ def test_stored_limits_are_checked_after_strings_become_numbers(tmp_path: Path) 
 
 
 def test_the_built_in_limits_keep_every_model_under_the_parameter_budget() -> None:
-    for cls in (DiffWave, WaveGrad):
+    for cls in (DiffWave, WaveGrad, FrameWave):
         with torch.device("meta"):
             largest = cls(**cls.size_limits)
         assert sum(p.numel() for p in largest.parameters()) < PARAMETER_BUDGET, cls.__name__

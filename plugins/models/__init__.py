@@ -5,13 +5,14 @@ from vocfw.core.converters import Converter
 from vocfw.core.model import Vocoder
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.models.diffwave_convert import export_lmnt, import_amphion, import_lmnt
+from vocfw.plugins.models.framewave import FrameWave
 from vocfw.plugins.models.wavegrad import WaveGrad
 from vocfw.plugins.models.wavegrad_convert import export_lmnt_wavegrad, import_lmnt_wavegrad
 
 
 @hookimpl
 def vocfw_register_models() -> list[type[Vocoder]]:
-    return [DiffWave, WaveGrad]
+    return [DiffWave, WaveGrad, FrameWave]
 
 
 @hookimpl
