@@ -94,6 +94,18 @@ def test_fit_into_an_existing_folder_with_other_files_is_refused(
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
 
 
+def test_overwrite_refuses_a_folder_that_holds_no_run(data: DataConfig, tmp_path: Path) -> None:
+    run = tmp_path / "mine"
+    (run / "checkpoint").mkdir(parents=True)
+    (run / "checkpoint" / "thesis.pdf").write_text("keep")
+    (run / "config.yaml").write_text("title: my notes\n")
+    with pytest.raises(FileExistsError, match="no vocfw run") as error:
+        Trainer(max_steps=1, **SMALL).fit(run, data, SPEC, "", seed=1, overwrite=True)
+    assert str(run) in str(error.value)
+    assert (run / "checkpoint" / "thesis.pdf").read_text() == "keep"
+    assert (run / "config.yaml").read_text() == "title: my notes\n"
+
+
 # ------------------------------------------------------------------------------------- umask
 
 

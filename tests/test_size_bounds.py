@@ -155,6 +155,7 @@ def test_each_model_size_limit_is_checked_before_the_model_is_built(
     assert isinstance(error.value, VocfwError)
 
 
+@pytest.mark.slow
 def test_a_sampler_size_limit_is_checked_when_another_sampler_is_chosen() -> None:
     spec = {"features": FEATURES.to_dict(),
             "model": {"class_path": "WaveGrad",

@@ -10,7 +10,6 @@ seed gives the same samples as predict's output for it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,11 +30,12 @@ from vocfw.core.infer.options import (
 )
 from vocfw.core.infer.precision import Precision, resolve_precision
 from vocfw.core.infer.sampler_choice import override_sampler
-from vocfw.core.infer.vocode import MelError, check_batch_size, default_overlap_frames, vocode
+from vocfw.core.infer.stream import STREAM_KEY, MelStream
+from vocfw.core.infer.vocode import MelError, check_batch_size, chunk_frames_for, vocode
 from vocfw.core.runs.checkpoint import load_components
 from vocfw.core.runs.schedules import read_schedule, run_of_checkpoint
 from vocfw.core.seed import DEFAULT_SEED
-from vocfw.core.settings import SettingError, resolve_device
+from vocfw.core.settings import resolve_device
 
 MelLike = np.ndarray | torch.Tensor
 
@@ -63,7 +63,7 @@ class LoadedVocoder:
         self.components, self.checkpoint, self.options = components, checkpoint, options
         self.device = device
         self.precision: Precision = resolve_precision(options.precision, device)
-        self.chunk_frames = _chunk_frames(components, options.chunk_seconds)
+        self.chunk_frames = chunk_frames_for(components, options.chunk_seconds)
         self.extractor = MelSpectrogram(components.features)
 
     @property
@@ -165,6 +165,26 @@ class LoadedVocoder:
         """
         return vocode(self.components, mels, self.batch_size, self.device, seed=seed, keys=keys,
                       chunk_frames=self.chunk_frames, names=names, precision=self.precision)
+
+    def stream(self, seed: int = DEFAULT_SEED, key: Key = STREAM_KEY,
+               chunk_seconds: float | None = None) -> MelStream:
+        """Vocode mel frames as they arrive: push (M, t) blocks, get back the audio made final
+        so far; the whole equals ``self(mel, seed=seed, key=key)`` with these chunks.
+
+        Args:
+            seed, key: as for ``__call__``; the key is fixed up front (default ``"stream"``).
+            chunk_seconds: chunk length, which is the latency (``None``: this vocoder's).
+
+        Returns:
+            A :class:`~vocfw.core.infer.stream.MelStream`.
+
+        Raises:
+            SettingError: no or too short a chunk, a model that states no receptive field, or
+                a bad key.
+        """
+        frames = (self.chunk_frames if chunk_seconds is None
+                  else chunk_frames_for(self.components, chunk_seconds))
+        return MelStream(self.components, frames, seed, key, self.device, self.precision)
 
     def __call__(
         self,
@@ -278,19 +298,3 @@ def load_vocoder(path: Path | str, options: VocodeOptions) -> LoadedVocoder:
         override_sampler(components, folder, options.sampler, dict(options.sampler_args or {}),
                          stored)
     return LoadedVocoder(components, folder, options, device)
-
-
-def _chunk_frames(components: Components, chunk_seconds: float | None) -> int | None:
-    """``chunk_seconds`` in frames (``None``: whole mels); raises :class:`SettingError`,
-    stating the shortest allowed, when shorter than twice the model's chunk overlap."""
-    if chunk_seconds is None:
-        return None
-    features = components.features
-    least = 2 * default_overlap_frames(components.model)
-    frames = chunk_seconds * features.sample_rate / features.hop_length
-    if not (math.isfinite(frames) and round(frames) >= least):
-        shortest = least * features.hop_length / features.sample_rate
-        raise SettingError(f"chunk_seconds={chunk_seconds:g}: expected at least {shortest:g} s "
-                           f"(twice the model's chunk overlap of {least // 2} frames), or none "
-                           f"for whole mels")
-    return round(frames)

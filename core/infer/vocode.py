@@ -134,7 +134,23 @@ def default_overlap_frames(model: Vocoder) -> int:
     return max(min_overlap_frames(model), MIN_OVERLAP_FRAMES)
 
 
-def _check_chunking(model: Vocoder, chunk_frames: int | None, overlap_frames: int | None) -> int:
+def chunk_frames_for(components: Components, chunk_seconds: float | None) -> int | None:
+    """``chunk_seconds`` in frames (``None``: whole mels); raises :class:`SettingError`,
+    stating the shortest allowed, when shorter than twice the model's chunk overlap."""
+    if chunk_seconds is None:
+        return None
+    features = components.features
+    least = 2 * default_overlap_frames(components.model)
+    frames = chunk_seconds * features.sample_rate / features.hop_length
+    if not (math.isfinite(frames) and round(frames) >= least):
+        shortest = least * features.hop_length / features.sample_rate
+        raise SettingError(f"chunk_seconds={chunk_seconds:g}: expected at least {shortest:g} s "
+                           f"(twice the model's chunk overlap of {least // 2} frames), or none "
+                           f"for whole mels")
+    return round(frames)
+
+
+def check_chunking(model: Vocoder, chunk_frames: int | None, overlap_frames: int | None) -> int:
     """Validate the chunk settings and return the overlap to use (0 for whole inputs of a
     model that states no receptive field)."""
     if chunk_frames is None and model.receptive_field is None:
@@ -232,7 +248,7 @@ def vocode(
     """
     model = components.model
     check_batch_size(batch_size)
-    overlap = _check_chunking(model, chunk_frames, overlap_frames)
+    overlap = check_chunking(model, chunk_frames, overlap_frames)
     names = list(names) if names is not None else [f"mel #{i}" for i in range(len(mels))]
     checked = [check_mel(mel, model.n_mels, name) for mel, name in zip(mels, names, strict=True)]
     keys = list(keys) if keys is not None else [mel_key(mel) for mel in checked]
@@ -251,15 +267,15 @@ def vocode(
         for group in plan_batches(pieces, batch_size):
             generators = [noise_generator(seed, keys[index], chunk, device)
                           for index, chunk, _, _ in group]
-            audio = _sample_group(components, checked, group, generators, device)  # (B, T*hop)
+            audio = sample_group(components, checked, group, generators, device)  # (B, T*hop)
             for row, (index, _, start, stop) in enumerate(group):
-                _add_piece(outputs[index], audio[row], start, stop, checked[index].shape[1],
-                           model.hop_length, fades)
+                add_piece(outputs[index], audio[row], start, stop, model.hop_length, fades,
+                          fade_in=start > 0, fade_out=stop < checked[index].shape[1])
     return outputs
 
 
-def _sample_group(components: Components, mels: list[torch.Tensor], group: list[Piece],
-                  generators: list[torch.Generator], device: torch.device) -> np.ndarray:
+def sample_group(components: Components, mels: list[torch.Tensor], group: list[Piece],
+                 generators: list[torch.Generator], device: torch.device) -> np.ndarray:
     """Sample one batch of pieces, each padded with the log floor to the group's padded
     length; returns (B, padded * hop) float32 waveforms."""
     model, log_floor = components.model, components.features.log_floor
@@ -271,14 +287,13 @@ def _sample_group(components: Components, mels: list[torch.Tensor], group: list[
     return audio.float().cpu().numpy()  # (B, T*hop)
 
 
-def _add_piece(output: np.ndarray, audio: np.ndarray, start: int, stop: int, frames: int,
-               hop: int, fades: tuple[np.ndarray, np.ndarray]) -> None:
-    """Cross-fade one sampled piece (padded (N,) audio) into its utterance's (frames*hop,)
-    output at frames ``[start, stop)``."""
-    fade_in, fade_out = fades
+def add_piece(output: np.ndarray, audio: np.ndarray, start: int, stop: int, hop: int,
+              fades: tuple[np.ndarray, np.ndarray], fade_in: bool, fade_out: bool) -> None:
+    """Cross-fade one sampled piece (padded (N,) audio) into ``output`` at frames
+    ``[start, stop)``, its first overlap faded in if ``fade_in``, its last out if ``fade_out``."""
     piece = audio[: (stop - start) * hop].copy()  # (len*hop,)
-    if start > 0:
-        piece[: fade_in.size] *= fade_in
-    if stop < frames:
-        piece[piece.size - fade_out.size:] *= fade_out
+    if fade_in:
+        piece[: fades[0].size] *= fades[0]
+    if fade_out:
+        piece[piece.size - fades[1].size:] *= fades[1]
     output[start * hop: stop * hop] += piece

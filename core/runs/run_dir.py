@@ -23,15 +23,18 @@ from pathlib import Path
 import yaml
 
 from vocfw.core.atomic import is_temporary, remove_stale_temporaries, write_text
+from vocfw.core.config_safety import load_yaml
 from vocfw.core.corpus import uid_problem
 from vocfw.core.data.config import DataConfig
 from vocfw.core.errors import VocfwError
-from vocfw.core.runs.checkpoint import CHECKPOINT_DIR
+from vocfw.core.runs.checkpoint import CHECKPOINT_DIR, parse_checkpoint_name
+from vocfw.core.runs.train_state import EVAL_AUDIO_INFIX
 
 CONFIG_FILE = "config.yaml"
 LOG_DIR = "log"
 LOCK_FILE = ".lock"
 RUN_PARTS = (CONFIG_FILE, LOG_DIR, CHECKPOINT_DIR)  # what fit writes into a run directory
+EVENT_FILE_PREFIX = "events.out.tfevents."  # TensorBoard's event files under log/
 
 
 class RunNameError(VocfwError, ValueError):
@@ -134,7 +137,47 @@ def check_run_dir(
             f"--resume_type resume --checkpoint {run_dir}, or pass --overwrite to replace its "
             f"{', '.join(RUN_PARTS)}"
         )
+    foreign = _foreign_entry(run_dir)
+    if foreign is not None:
+        raise FileExistsError(
+            f"{run_dir}: holds no vocfw run ({foreign} was not written by fit); --overwrite "
+            f"replaces only a run fit wrote: choose another --name"
+        )
     return True
+
+
+def _foreign_entry(run_dir: Path) -> Path | None:
+    """The first path among ``run_dir``'s :data:`RUN_PARTS` that ``fit`` did not write, or
+    ``None``: a config.yaml that is not a fit config (empty, or a mapping with a ``trainer``
+    section), a ``log/`` file that is not a TensorBoard event file, a ``checkpoint/`` entry not
+    named after a checkpoint."""
+    config, log, checkpoints = (run_dir / name for name in RUN_PARTS)
+    if config.exists() and not _is_fit_config(config):
+        return config
+    for folder in (log, checkpoints):
+        if folder.exists() and not folder.is_dir():
+            return folder
+    events = (path for path in log.rglob("*") if not path.is_dir())
+    for path in [*events, *(checkpoints.iterdir() if checkpoints.is_dir() else ())]:
+        fit_wrote = (path.name.startswith(EVENT_FILE_PREFIX) if path.parent != checkpoints
+                     else _named_after_a_checkpoint(path))
+        if not (fit_wrote or is_temporary(path)):
+            return path
+    return None
+
+
+def _is_fit_config(path: Path) -> bool:
+    """``path`` holds nothing, or a YAML mapping with a ``trainer`` section."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return not text.strip() or "trainer" in (load_yaml(text, str(path)) or {})
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, VocfwError, TypeError):
+        return False
+
+
+def _named_after_a_checkpoint(path: Path) -> bool:
+    """A checkpoint folder, or a file of its evaluation audio (``{checkpoint}_eval_audio_*``)."""
+    return parse_checkpoint_name(path.name.split(EVAL_AUDIO_INFIX, 1)[0]) is not None
 
 
 def prepare_run_dir(run_dir: Path, clear: bool) -> None:
