@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
+from config_reading import build_config, read_config
 
-from vocfw.cli.parser import build_parser
 from vocfw.core import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,11 +32,10 @@ def test_config_examples_parse(block: str, tmp_path: Path) -> None:
         assert (ROOT / named.group(1)).read_text(encoding="utf-8") == block
     path = tmp_path / "example.yaml"
     path.write_text(block)
-    parser, _ = build_parser()
-    cfg = parser.parse_args(["fit", "--config", str(path)])
-    init = parser.instantiate(cfg).fit
-    assert init.model.n_mels == init.data.features.n_mels
-    assert init.data.datasets
+    fit, datasets, features = read_config(path)
+    components = build_config(path)  # as fit builds them: sampler and model checked together
+    assert components.model.n_mels == components.features.n_mels == features.n_mels
+    assert datasets and fit.data.datasets == datasets
 
 
 @pytest.mark.parametrize(("page", "target"), LINKS, ids=[f"{p}->{t}" for p, t in LINKS])

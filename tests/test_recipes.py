@@ -5,7 +5,6 @@ singing corpus one at its native rate; every built-in model trains and vocodes a
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +13,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-from jsonargparse import ArgumentParser, Namespace
+from config_reading import build_config, read_config
 
 from vocfw.cli.main import main
-from vocfw.cli.parser import build_parser, parse
 from vocfw.core.audio.mel import MelConfig
-from vocfw.core.components import Components, build_components
 from vocfw.core.registry import current_registry
 from vocfw.core.testing.fixture import tone, write_audio
 
@@ -38,35 +35,6 @@ TINY = {  # init_args that make each built-in model small enough to train in sec
     "WaveGrad": {"base_channels": 2},
     "FrameWave": {"channels": 8, "hidden": 16, "layers": 1},
 }
-
-
-@functools.cache
-def parsers() -> tuple[ArgumentParser, dict[str, ArgumentParser]]:
-    """The ``vocfw`` parser and its experiment subcommands, built once."""
-    return build_parser()
-
-
-@functools.cache
-def read_config(path: Path) -> tuple[Namespace, dict[str, str], MelConfig]:
-    """A config as the command line reads it.
-
-    Returns:
-        What ``vocfw fit`` parses from it; the ``data.datasets`` and features ``vocfw
-        preprocess`` reads from the same file.
-    """
-    parser, experiments = parsers()
-    fit = parse(parser, experiments, ["fit", "--config", str(path)]).fit
-    cfg = parse(parser, experiments, ["preprocess", "--config", str(path)])
-    data = parser.instantiate(cfg).preprocess.data
-    return fit, data.datasets, data.features
-
-
-def build_config(path: Path) -> Components:
-    """The features, model and sampler of a config, built as ``vocfw fit`` builds them."""
-    fit = read_config(path)[0]
-    spec = {"features": fit.data.features.as_dict(), "model": fit.model.as_dict(),
-            "sampler": fit.sampler.as_dict()}
-    return build_components(spec, str(path))
 
 
 def corpus_names(datasets: dict[str, str]) -> set[str]:
