@@ -11,28 +11,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import SMALL, SPEC, tiny_data
 
-from vocfw.core.audio.mel import MelConfig
-from vocfw.core.components import normalise_spec
 from vocfw.core.data.config import DataConfig
 from vocfw.core.errors import VocfwError
 from vocfw.core.runs.checkpoint import list_checkpoints, load_weights
 from vocfw.core.runs.train_state import STATE_FILE, TrainState
-from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
 from vocfw.core.train import loop
 from vocfw.core.train.trainer import Trainer, TrainingDivergedError
-
-FEATURES = MelConfig(n_mels=20)
-SPEC = normalise_spec(tiny_diffwave_spec(FEATURES))
-SMALL = {"batch_size": 2, "crop_frames": 8, "eval_audio": False}
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> DataConfig:
-    write_processed_dataset(tmp_path / "data", "alpha", FEATURES,
-                            {"train": [0.3, 0.4, 0.2, 0.25], "test": [0.2, 0.3]})
-    return DataConfig(datasets={"alpha": "a"}, processed_dir=str(tmp_path / "data"),
-                      features=FEATURES)
+    return tiny_data(tmp_path, {"train": [0.3, 0.4, 0.2, 0.25], "test": [0.2, 0.3]})
 
 
 def finite_weights(folder: Path) -> bool:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from tiny_runs import FEATURES, SMALL, SPEC, tiny_data
 
 from vocfw.cli.main import main
-from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import normalise_spec
 from vocfw.core.data.config import DataConfig
 from vocfw.core.errors import VocfwError
@@ -25,21 +25,13 @@ from vocfw.core.runs.train_state import (
     TrainStateError,
     load_training_state,
 )
-from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
 from vocfw.core.train.resume import ResumeSettingsError
 from vocfw.core.train.trainer import Trainer
-
-FEATURES = MelConfig(n_mels=20)
-SPEC = normalise_spec(tiny_diffwave_spec(FEATURES))
-SMALL = {"batch_size": 2, "crop_frames": 8, "eval_audio": False}
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> DataConfig:
-    write_processed_dataset(tmp_path / "data", "alpha", FEATURES,
-                            {"train": [0.3, 0.4], "test": [0.2]})
-    return DataConfig(datasets={"alpha": "a"}, processed_dir=str(tmp_path / "data"),
-                      features=FEATURES)
+    return tiny_data(tmp_path)
 
 
 @pytest.fixture

@@ -8,22 +8,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny_runs import FEATURES, SMALL, SPEC
 
 from vocfw.cli.main import main
-from vocfw.core.audio.mel import MelConfig
-from vocfw.core.components import normalise_spec
 from vocfw.core.data.config import CorpusOverlapError, DataConfig
 from vocfw.core.data.preprocess import preprocess
 from vocfw.core.errors import VocfwError
 from vocfw.core.registry import build_registry
 from vocfw.core.runs.run_dir import RunNameError, run_path
 from vocfw.core.testing.fixture import tone, write_audio
-from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
+from vocfw.core.testing.processed import write_processed_dataset
 from vocfw.core.train.trainer import Trainer
 
-FEATURES = MelConfig(n_mels=20)
-SPEC = normalise_spec(tiny_diffwave_spec(FEATURES))
-SMALL = {"batch_size": 2, "crop_frames": 8, "eval_audio": False}
 OURS = ".tmp-ab12_x9z"  # eight characters of [a-z0-9_], as tempfile names them
 
 

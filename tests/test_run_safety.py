@@ -12,12 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
+from tiny_runs import SMALL, SPEC, fit_config, tiny_data
 
 from vocfw.cli.main import main
 from vocfw.core import atomic
-from vocfw.core.audio.mel import MelConfig
-from vocfw.core.components import normalise_spec
 from vocfw.core.data.config import DataConfig
 from vocfw.core.runs.checkpoint import (
     COMPONENTS_FILE,
@@ -27,32 +25,13 @@ from vocfw.core.runs.checkpoint import (
     save_weights,
 )
 from vocfw.core.runs.train_state import OPTIMIZER_FILE, load_training_state
-from vocfw.core.testing.processed import tiny_diffwave_spec, write_processed_dataset
 from vocfw.core.train.trainer import Trainer
-
-FEATURES = MelConfig(n_mels=20)
-SPEC = normalise_spec(tiny_diffwave_spec(FEATURES))
-SMALL = {"batch_size": 2, "crop_frames": 8, "eval_audio": False}
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> DataConfig:
-    write_processed_dataset(tmp_path / "data", "alpha", FEATURES,
-                            {"train": [0.3, 0.4], "test": [0.2]})
-    return DataConfig(datasets={"alpha": "a"}, processed_dir=str(tmp_path / "data"),
-                      features=FEATURES)
+    return tiny_data(tmp_path)
 
-
-def fit_config(tmp_path: Path, **model_args: int) -> Path:
-    config = tmp_path / "fit.yaml"
-    config.write_text(yaml.safe_dump({
-        "data": {"datasets": {"alpha": "a"}, "processed_dir": str(tmp_path / "data"),
-                 "features": FEATURES.to_dict()},
-        "model": {"class_path": "DiffWave",
-                  "init_args": {"residual_layers": 2, "residual_channels": 8, **model_args}},
-        "trainer": {"log_dir": str(tmp_path / "runs"), "max_steps": 1, **SMALL},
-    }))
-    return config
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
