@@ -27,6 +27,14 @@ peer cases with 6 steps, no own cases or memory probe.
 
     python benchmarks/inference.py --model wavegrad --case 6:1:1 --runs 3
 
+FrameWave (``--model framewave``): vocfw's frame-rate FrameWave (default size: 24 kHz, 100
+mels, 256 channels, 6 layers) with FlowMatching's default 4 Euler steps, random weights, in
+fp32 and with bf16 autocast (timed also where bf16 is emulated, marked so), next to vocfw's
+default DiffWave at its 6-step fast schedule in fp32 on the same mels in the same run, with
+their ratio; then the peak memory of vocoding long inputs with FrameWave.
+
+    python benchmarks/inference.py --model framewave               # 1 s, 10 s, batch 8
+
 Both sides run with glibc's allocator settings, as vocfw samples; ``--allocator retained``
 makes the process keep freed memory for reuse, as vocfw trains
 (:func:`vocfw.core.host_memory.retain_freed_memory`), for both sides.
@@ -65,8 +73,10 @@ from vocfw.core.runs.checkpoint import load_components
 from vocfw.core.sampler import Sampler
 from vocfw.plugins.models.diffwave import DiffWave
 from vocfw.plugins.models.diffwave_convert import import_lmnt
+from vocfw.plugins.models.framewave import FrameWave
 from vocfw.plugins.models.wavegrad_convert import import_lmnt_wavegrad
 from vocfw.plugins.samplers.ddpm import DDPM
+from vocfw.plugins.samplers.flow_matching import FlowMatching
 from vocfw.plugins.samplers.wavegrad import WaveGradDiffusion
 
 PEER_CASES = [(6, 1, 1), (6, 10, 1), (6, 1, 8)]
@@ -79,7 +89,9 @@ ALLOCATORS = {
 }
 PEER_RATE, OWN_RATE, HOP = 22050, 24000, 256
 PEERS = {"diffwave": "lmnt diffwave 0.1.7 BASE (80 mels, 22.05 kHz)",
-         "wavegrad": "lmnt wavegrad 0.1.5 (128 mels, 22.05 kHz, hop 300)"}
+         "wavegrad": "lmnt wavegrad 0.1.5 (128 mels, 22.05 kHz, hop 300)",
+         "framewave": "vocfw DiffWave default (30 x 64), 6-step fast schedule"}
+FLOW_STEPS = 4  # FlowMatching's default
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -243,10 +255,53 @@ def own_case(steps: int, seconds: int, batch: int, runs: int, device: torch.devi
     return result
 
 
-def memory_probe(seconds: int, precision: str, device: str) -> None:
-    """Vocode ``seconds`` of mel (1 sampling step) through ``vocode``; print max RSS in MiB."""
+def framewave_case(seconds: int, batch: int, runs: int, device: torch.device) -> dict:
+    """FrameWave + FlowMatching (fp32, bf16) and the default DiffWave's 6-step fast schedule
+    (fp32) on the same mels, timed alternately."""
     torch.manual_seed(0)
-    components = Components(MelConfig(), prepared(DiffWave()), DDPM(inference_schedule=[0.5]))
+    framewave, diffwave = prepared(FrameWave().to(device)), prepared(DiffWave().to(device))
+    torch.nn.init.normal_(diffwave.output_projection.weight, std=0.1)
+    flow, ddpm = FlowMatching(steps=FLOW_STEPS), DDPM(inference_schedule="fast")
+    frames = round(seconds * OWN_RATE / HOP)
+    mel = torch.randn(batch, 100, frames, generator=torch.Generator().manual_seed(3)).to(device)
+    audio_seconds = batch * frames * HOP / OWN_RATE
+
+    def run(model: torch.nn.Module, sampler: Sampler, bf16: bool) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return sync(sampler.sample(model, mel, torch.Generator(device).manual_seed(7)))
+
+    cases = {"framewave_fp32": lambda: run(framewave, flow, False),
+             "framewave_bf16": lambda: run(framewave, flow, True),
+             "diffwave_fp32": lambda: run(diffwave, ddpm, False)}
+    for case in cases.values():
+        case()  # warm-up
+    times: dict[str, list[float]] = {key: [] for key in cases}
+    for _ in range(runs):
+        for key, case in cases.items():
+            times[key].append(timed(case) / audio_seconds)
+    rtf = {key: statistics.median(value) for key, value in times.items()}
+    result = {"steps": FLOW_STEPS, "seconds": seconds, "batch": batch, "runs": runs, "rtf": rtf,
+              "rtf_runs": times, "native_bf16": native_bf16(device),
+              "speedup": rtf["diffwave_fp32"] / rtf["framewave_fp32"], "load": os.getloadavg()}
+    print(f"framewave case: {seconds:2d} s batch {batch}: RTF fp32 {rtf['framewave_fp32']:.4f}"
+          f" bf16 {rtf['framewave_bf16']:.4f} ({'native' if result['native_bf16'] else 'emulated'})"
+          f"; DiffWave fp32 {rtf['diffwave_fp32']:.3f}; x{result['speedup']:.1f}  load "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+    return result
+
+
+def probe_components(model: str) -> Components:
+    """The model :func:`memory_probe` vocodes with: default DiffWave with one DDPM step, or
+    default FrameWave with FlowMatching's default steps."""
+    if model == "framewave":
+        return Components(MelConfig(), prepared(FrameWave()), FlowMatching(steps=FLOW_STEPS))
+    return Components(MelConfig(), prepared(DiffWave()), DDPM(inference_schedule=[0.5]))
+
+
+def memory_probe(seconds: int, precision: str, device: str, model: str) -> None:
+    """Vocode ``seconds`` of mel through ``vocode``; print max RSS in MiB."""
+    torch.manual_seed(0)
+    components = probe_components(model)
     mel = torch.randn(100, round(seconds * OWN_RATE / HOP))
     vocode(components, [mel], batch_size=4, device=device, precision=precision,
            chunk_frames=round(10 * OWN_RATE / HOP))
@@ -256,14 +311,15 @@ def memory_probe(seconds: int, precision: str, device: str) -> None:
     print(json.dumps({"seconds": seconds, "precision": precision, "peak_mib": peak}))
 
 
-def memory(device: str, lengths: list[int], allocator: str) -> list[dict]:
+def memory(device: str, lengths: list[int], allocator: str, model: str) -> list[dict]:
     """Peak memory of :func:`memory_probe` for inputs of each of ``lengths`` seconds, each in a
     fresh process, in fp32 and (where native) bf16."""
     rows = []
     for precision in ("fp32", "bf16") if native_bf16(torch.device(device)) else ("fp32",):
         for seconds in lengths:
             command = [sys.executable, __file__, "--memory-probe", str(seconds),
-                       "--precision", precision, "--device", device, "--allocator", allocator]
+                       "--precision", precision, "--device", device, "--allocator", allocator,
+                       "--model", model]
             text = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(text.strip().splitlines()[-1]))
             print(f"memory: {seconds} s input, {precision}, 10 s chunks, batch 4: peak "
@@ -271,8 +327,24 @@ def memory(device: str, lengths: list[int], allocator: str) -> list[dict]:
     return rows
 
 
+def framewave_table(rows: list[dict]) -> list[str]:
+    """The FrameWave rows: its RTF in fp32 and bf16 against the default DiffWave's fp32."""
+    if not rows:
+        return []
+    bf16 = "native" if rows[0]["native_bf16"] else "emulated: no native bf16 here"
+    lines = [f"FrameWave (256 x 6, 24 kHz, 100 mels) with FlowMatching, {FLOW_STEPS} Euler "
+             f"steps, random weights, against {PEERS['framewave']} in fp32, same mels; bf16 "
+             f"autocast {bf16}:", "",
+             "| audio | batch | runs | FrameWave RTF fp32 | FrameWave RTF bf16 | DiffWave RTF "
+             "fp32 | FrameWave fp32 speed-up |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['seconds']} s | {r['batch']} | {r['runs']} | "
+              f"{r['rtf']['framewave_fp32']:.4f} | {r['rtf']['framewave_bf16']:.4f} | "
+              f"{r['rtf']['diffwave_fp32']:.3f} | {r['speedup']:.1f}x |" for r in rows]
+    return lines
+
+
 def markdown(info: dict, peers: list[dict], own: list[dict], mem: list[dict],
-             peer_name: str = PEERS["diffwave"]) -> str:
+             peer_name: str = PEERS["diffwave"], framewave: list[dict] = ()) -> str:
     threads = info["torch_threads"]
     lines = [f"Machine: {info['machine']}; {threads} torch threads, torch {info['torch']}, "
              f"torch.compile off; {ALLOCATORS[info['allocator']]}; "
@@ -296,9 +368,11 @@ def markdown(info: dict, peers: list[dict], own: list[dict], mem: list[dict],
                   f"{o['rtf']['fp32']:.3f} | {bf16_cells(o)} | "
                   f"{o['log_mel_l1_fp32_1_vs_all_threads']:.4f} | "
                   f"{o['log_mel_l1_fp32_other_noise']:.4f} |" for o in own]
+    lines += framewave_table(list(framewave))
     if mem:
-        lines += ["", "Peak memory vocoding one long input with `vocode` (10 s chunks, batch 4, "
-                  "one sampling step; max RSS of a fresh process, or CUDA peak allocation):", "",
+        steps = f"{FLOW_STEPS} FlowMatching steps" if framewave else "one sampling step"
+        lines += ["", f"Peak memory vocoding one long input with `vocode` (10 s chunks, batch 4, "
+                  f"{steps}; max RSS of a fresh process, or CUDA peak allocation):", "",
                   "| input | precision | peak MiB |", "|---:|---|---:|"]
         lines += [f"| {m['seconds']} s | {m['precision']} | {m['peak_mib']:.0f} |" for m in mem]
     return "\n".join(lines) + "\n"
@@ -351,7 +425,7 @@ def main() -> None:
     if args.allocator == "retained":
         retain_freed_memory()
     if args.memory_probe:
-        memory_probe(args.memory_probe, args.precision, args.device)
+        memory_probe(args.memory_probe, args.precision, args.device, args.model)
         return
     device = torch.device(args.device)
     peer_cases = QUICK_CASES if args.quick else args.case or PEER_CASES
@@ -365,15 +439,27 @@ def main() -> None:
     peers: list[dict] = []
     own: list[dict] = []
     mem: list[dict] = []
+    framewave: list[dict] = []
 
     stem = "inference" if args.model == "diffwave" else f"inference-{args.model}"
 
     def save() -> None:  # after every case, so a long run reports what it has finished
         info["load_average_after"] = os.getloadavg()
         write_json(args.output / f"{stem}.json",
-                   {"machine": info, "peer_cases": peers, "own_cases": own, "memory": mem})
+                   {"machine": info, "peer_cases": peers, "own_cases": own, "memory": mem,
+                    "framewave_cases": framewave})
         write_text(args.output / f"{stem}.md",
-                   markdown(info, peers, own, mem, PEERS[args.model]))
+                   markdown(info, peers, own, mem, PEERS[args.model], framewave))
+
+    if args.model == "framewave":
+        for _, seconds, batch in own_cases:
+            framewave.append(framewave_case(seconds, batch, args.runs, device))
+            save()
+        if not (args.quick or args.no_memory):
+            mem.extend(memory(args.device, args.memory_seconds, args.allocator, args.model))
+            save()
+        print(markdown(info, peers, own, mem, PEERS[args.model], framewave))
+        return
 
     for case in own_cases if args.model == "diffwave" else []:
         own.append(own_case(*case, args.runs, device))
@@ -385,7 +471,7 @@ def main() -> None:
             peers.append(peer_case(*case, args.runs, predict, model, sampler, device))
             save()
     if not (args.quick or args.no_memory or args.model == "wavegrad"):
-        mem.extend(memory(args.device, args.memory_seconds, args.allocator))
+        mem.extend(memory(args.device, args.memory_seconds, args.allocator, args.model))
         save()
     print(markdown(info, peers, own, mem, PEERS[args.model]))
 

@@ -6,18 +6,22 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from inspect import signature
 from pathlib import Path
 
 from jsonargparse import ArgumentParser, Namespace
 
 from vocfw.cli.demo import demo
+from vocfw.core.data.given_mels import import_given_mels
 from vocfw.core.data.preprocess import preprocess
 from vocfw.core.evaluate.score import evaluate
+from vocfw.core.export.onnx import export_onnx
 from vocfw.core.infer.predict import predict
 from vocfw.core.infer.schedule_search import search_schedule
 from vocfw.core.plugin_listing import plugin_listing, plugin_table
 from vocfw.core.registry import Registry
 from vocfw.core.runs.run_dir import run_path
+from vocfw.core.train.distill import distill
 
 
 def _options(cfg: Namespace) -> dict:
@@ -34,6 +38,20 @@ def run_preprocess(parser: ArgumentParser, cfg: Namespace, registry: Registry) -
         parser.error("data.datasets is empty: name at least one corpus and its folder")
     preprocess(init.data, registry, num_workers=cfg.num_workers, device=cfg.device)
     return 0
+
+
+def run_import_mels(parser: ArgumentParser, cfg: Namespace) -> int:
+    """``vocfw import-mels``: each given mel left out is one line on standard error; exit
+    status 1 when any was."""
+    init = parser.instantiate(cfg)
+    options = {name: cfg[name] for name in signature(import_given_mels).parameters
+               if name != "data"}
+    summary = import_given_mels(init.data, **options)
+    for skip in summary.skipped:
+        print(f"vocfw import-mels: skipped {skip.uid}: {skip.path}: {skip.reason}",
+              file=sys.stderr)
+    print(summary)
+    return 1 if summary.skipped else 0
 
 
 def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
@@ -61,6 +79,26 @@ def run_fit(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
     return 128 + signal.SIGINT if init.trainer.stop_signal == signal.SIGINT else 0
 
 
+def run_distill(parser: ArgumentParser, cfg: Namespace, registry: Registry) -> int:
+    """``vocfw distill``: a student of ``--teacher`` into ``{trainer.log_dir}/{name}``.
+
+    Exit status 130 when stopped by Ctrl-C (a checkpoint was saved), 0 otherwise.
+    """
+    for key, meaning in (("teacher", "RUN: the trained run to distill"),
+                         ("steps", "K: the student's sampling steps"),
+                         ("name", "NAME: the student run is written to {trainer.log_dir}/NAME")):
+        if cfg[key] is None:
+            parser.error(f"distill needs --{key} {meaning}")
+    method = cfg.method.as_dict() if cfg.method else None
+    config_text = parser.dump(cfg)
+    settings = cfg.clone()
+    del settings["method"]
+    init = parser.instantiate(settings)
+    distill(init.trainer, init.data, Path(cfg.teacher), cfg.steps, cfg.name, config_text,
+            method, seed=cfg.seed, resume=cfg.resume, overwrite=cfg.overwrite, registry=registry)
+    return 128 + signal.SIGINT if init.trainer.stop_signal == signal.SIGINT else 0
+
+
 def run_predict(cfg: Namespace) -> int:
     """``vocfw predict``: exit status 1 when some inputs failed."""
     summary = predict(**_options(cfg))
@@ -83,6 +121,12 @@ def run_convert(cfg: Namespace, registry: Registry) -> int:
     converter = registry.converters[cfg.format].converter
     written = converter.function(**_options(cfg[cfg.format]))
     print(f"wrote {written}")
+    return 0
+
+
+def run_export(cfg: Namespace) -> int:
+    """``vocfw export onnx``: write the export folder."""
+    print(f"wrote {export_onnx(**_options(cfg[cfg.format]))}")
     return 0
 
 

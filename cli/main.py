@@ -62,9 +62,10 @@ def _option_value(text: str) -> Any:
 
 
 def gather_sampler_options(argv: list[str]) -> list[str]:
-    """``predict``: turn ``--sampler.KEY VALUE`` (or ``--sampler.init_args.KEY``, or
-    ``KEY=VALUE``) into one ``--sampler_args`` mapping of the keys actually given."""
-    if not argv or argv[0] != "predict":
+    """``predict`` and ``export onnx``: turn ``--sampler.KEY VALUE`` (or
+    ``--sampler.init_args.KEY``, or ``KEY=VALUE``) into one ``--sampler_args`` mapping of the
+    keys actually given."""
+    if argv[:1] != ["predict"] and argv[:2] != ["export", "onnx"]:
         return argv
     out: list[str] = []
     given: dict[str, Any] = {}
@@ -115,6 +116,10 @@ def dispatch(cfg: Namespace, experiments: dict[str, ArgumentParser], registry: R
         return commands.run_preprocess(experiments[command], sub, registry)
     if command == "fit":
         return commands.run_fit(experiments[command], sub, registry)
+    if command == "distill":
+        return commands.run_distill(experiments[command], sub, registry)
+    if command == "import-mels":
+        return commands.run_import_mels(experiments[command], sub)
     if command == "predict":
         return commands.run_predict(sub)
     if command == "search-schedule":
@@ -123,6 +128,8 @@ def dispatch(cfg: Namespace, experiments: dict[str, ArgumentParser], registry: R
         return commands.run_evaluate(sub)
     if command == "convert":
         return commands.run_convert(sub, registry)
+    if command == "export":
+        return commands.run_export(sub)
     if command == "demo":
         return commands.run_demo(sub, main)
     return commands.run_plugins(sub, registry)

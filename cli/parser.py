@@ -21,7 +21,10 @@ from vocfw.core import __version__
 from vocfw.core.components import add_component_arguments, linked_arguments
 from vocfw.core.config_safety import bound_config_yaml
 from vocfw.core.data.config import DataConfig
+from vocfw.core.data.given_mels import import_given_mels
+from vocfw.core.distiller import Distiller
 from vocfw.core.evaluate.score import evaluate
+from vocfw.core.export.onnx import export_onnx
 from vocfw.core.infer.predict import predict
 from vocfw.core.infer.schedule_search import search_schedule
 from vocfw.core.registry import Registry, current_registry
@@ -118,6 +121,34 @@ def preprocess_parser() -> ArgumentParser:
     return bare_flags(parser)
 
 
+def import_mels_parser(fit: ArgumentParser) -> ArgumentParser:
+    """The schema of ``import-mels``: ``data`` and the options of
+    :func:`~vocfw.core.data.given_mels.import_given_mels`; it reads ``fit``'s experiment file."""
+    parser = _experiment_base("Given mels + a processed dataset's audio -> a dataset for fit")
+    parser.add_function_arguments(import_given_mels, as_group=False, skip={"data"})
+    return bare_flags(accept_sections_of(parser, fit))
+
+
+def distill_parser(fit: ArgumentParser) -> ArgumentParser:
+    """The schema of ``distill``: ``data``, ``trainer``, ``teacher``, ``method``, ``steps``,
+    ``seed``, ``name``, ``resume`` and ``overwrite``; it reads ``fit``'s experiment file."""
+    parser = _experiment_base("Distill a trained run into a student that samples in K steps")
+    parser.add_class_arguments(Trainer, "trainer")
+    parser.add_argument("--teacher", type=str | None, default=None,
+                        help="the teacher: a run directory, checkpoint/ folder or checkpoint")
+    parser.add_subclass_arguments(Distiller, "method", required=False, help=(
+        "the distillation method (default: the first registered one that accepts the teacher)"))
+    parser.add_argument("--steps", type=int | None, default=None,
+                        help="K: the student's sampling steps")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
+    parser.add_argument("--name", type=str | None, default=None, help="student run name")
+    parser.add_argument("--resume", type=bool, default=False,
+                        help="continue the student run {trainer.log_dir}/{name} exactly")
+    parser.add_argument("--overwrite", type=bool, default=False,
+                        help="replace the run already in {trainer.log_dir}/{name}")
+    return bare_flags(accept_sections_of(parser, fit))
+
+
 def experiment_parsers(registry: Registry | None = None) -> dict[str, ArgumentParser]:
     """``preprocess`` and ``fit``, each reading only its own options but accepting the whole
     experiment file, so one file serves both."""
@@ -168,6 +199,14 @@ def build_parser(
         help="extract features from the corpora in data.datasets",
     )
     commands.add_subcommand("fit", experiments["fit"], help="train (or resume) a vocoder")
+    experiments["import-mels"] = import_mels_parser(experiments["fit"])
+    experiments["distill"] = distill_parser(experiments["fit"])
+    commands.add_subcommand("distill", experiments["distill"],
+                            help="train a student that samples in K steps from a trained run")
+    commands.add_subcommand(
+        "import-mels", experiments["import-mels"],
+        help="pair given mels (an acoustic model's) with a processed dataset's audio, for fit",
+    )
     commands.add_subcommand(
         "predict", function_parser(predict, "Vocode mel spectrograms or audio"),
         help="vocode a dataset's test split, a folder of mels, or a folder of audio",
@@ -185,6 +224,13 @@ def build_parser(
     commands.add_subcommand("convert", convert,
                             help="import or export checkpoints with the registered converters")
     add_converters(convert, registry)
+    export = _new_parser("Export a trained vocoder for running without vocfw")
+    commands.add_subcommand("export", export,
+                            help="export a trained vocoder to run without vocfw or torch")
+    export.add_subcommands(dest="format").add_subcommand(
+        "onnx", function_parser(export_onnx, "ONNX graphs and a numpy/onnxruntime runtime"),
+        help="ONNX graphs, the sampler's schedule and a runtime needing only numpy and "
+             "onnxruntime")
     commands.add_subcommand(
         "demo", function_parser(demo, "The whole job on a generated demo corpus", {"command"}),
         help="generate a demo corpus, then preprocess, fit, predict and evaluate",

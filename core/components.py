@@ -1,15 +1,15 @@
 """The parts of a trained vocoder (features, model, sampler) as plain, storable specs.
 
 A spec is what a config holds for a part: ``{"class_path": ..., "init_args": {...}}`` for the
-model and sampler, a mapping of :class:`MelConfig` fields for the features. Specs are stored
-in every run directory and checkpoint, and parts are rebuilt from them with jsonargparse, the
-same machinery that parses configs: no pickled objects, nothing that runs code from disk.
-Before anything is built, the model's and sampler's arguments are checked against the sizes
-their classes allow (see :mod:`vocfw.core.bounds`).
+model and sampler, a mapping of :class:`MelConfig` fields for the features (a distilled
+student's spec also holds its ``distillation`` record: plain data, kept as is, never built).
+Specs are stored in every run directory and checkpoint; parts are rebuilt from them with
+jsonargparse, as configs are parsed: nothing pickled, nothing that runs code from disk. Before
+anything is built, model and sampler arguments are checked against their classes' size limits
+(see :mod:`vocfw.core.bounds`).
 
 Every class path is resolved against the plugin registry before jsonargparse sees it: only
-classes already registered (by short name or one of their import paths) are accepted, so a
-spec read from disk never makes Python import a module.
+registered classes (by short name or an import path) are accepted: a spec never imports.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from vocfw.core.sampler import Sampler
 
 PARTS = {"model": "models", "sampler": "samplers"}
 CLASS_KEYS = {"class_path", "init_args"}
+RECORD = "distillation"  # the optional record of how a distilled student was made
 FEATURE_LINKS = ("n_mels", "hop_length")  # model arguments taken from the mel features
 
 
@@ -72,10 +73,8 @@ def refuse_nested_classes(value: Any, where: str) -> None:
 def _class_spec(part: str, value: Any, registry: Registry, where: str) -> tuple[type, dict]:
     """The registered class a part names and the part with that class's canonical path."""
     if not isinstance(value, dict) or "class_path" not in value or set(value) - CLASS_KEYS:
-        raise SpecError(
-            f"{where}: {part}: expected a mapping with class_path (and optionally init_args), "
-            f"got {type(value).__name__}"
-        )
+        raise SpecError(f"{where}: {part}: expected a mapping with class_path (and optionally "
+                        f"init_args), got {type(value).__name__}")
     cls = registry.resolve(PARTS[part], value["class_path"], f"{where}: {part}.class_path")
     init_args = value.get("init_args", {})
     if not isinstance(init_args, dict):
@@ -106,10 +105,10 @@ def _checked(spec: Any, where: str, registry: Registry | None) -> tuple[dict, di
     if not isinstance(spec, dict):
         raise SpecError(f"{where}: expected a mapping with features, model and sampler, got "
                         f"{type(spec).__name__}")
-    unknown = sorted(set(spec) - {"features", *PARTS})
-    if unknown or not set(PARTS) <= set(spec):
-        raise SpecError(f"{where}: expected the keys features, model and sampler, got "
-                        f"{sorted(spec)}")
+    unknown = sorted(set(spec) - {"features", *PARTS, RECORD})
+    if unknown or not set(PARTS) <= set(spec) or not isinstance(spec.get(RECORD, {}), dict):
+        raise SpecError(f"{where}: expected the keys features, model and sampler (and a "
+                        f"{RECORD} mapping), got {sorted(spec)}")
     features = spec.get("features", {})
     if not isinstance(features, dict):
         raise SpecError(f"{where}: features must be a mapping of mel settings, got "
@@ -117,6 +116,7 @@ def _checked(spec: Any, where: str, registry: Registry | None) -> tuple[dict, di
     registry = registry or current_registry()
     parts = {part: _class_spec(part, spec[part], registry, where) for part in PARTS}
     checked = {part: value for part, (_, value) in parts.items()}
+    checked.update({RECORD: spec[RECORD]} if RECORD in spec else {})
     return {"features": features, **checked}, {part: cls for part, (cls, _) in parts.items()}
 
 
@@ -223,6 +223,7 @@ def _normalised(
     checked, classes = _checked(spec, where, registry)
     parser, cfg = _parse(checked, where, parts)
     normal = _plain({part: cfg[part] for part in parts})
+    normal.update({RECORD: checked[RECORD]} if RECORD in checked else {})
     for part, cls in classes.items():
         _check_sizes(cls, part, normal[part], where)
     check_shared_steps(normal["model"], normal["sampler"], classes, where)
@@ -233,9 +234,8 @@ def _instantiate(parser: ArgumentParser, cfg: Namespace, where: str) -> Namespac
     try:
         return parser.instantiate(cfg)
     except Exception as exc:  # the classes' own checks raise many error types
-        raise SpecError(
-            f"{where}: cannot build the model/sampler/features spec: {one_line(exc)}"
-        ) from None
+        raise SpecError(f"{where}: cannot build the model/sampler/features spec: "
+                        f"{one_line(exc)}") from None
 
 
 def build_components(

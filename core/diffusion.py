@@ -6,6 +6,8 @@ Gaussian process (Ho et al., 2020) and converters that store them.
 - Inference schedules: the training betas (``full``), a named one (:data:`NAMED_SCHEDULES`) or
   an explicit list (:func:`inference_betas`), each aligned onto fractional training steps inside
   the trained noise range (:func:`align_steps`).
+- The deterministic (DDIM, eta 0) update between two noise levels of the process, in the
+  process's own noise space (:func:`ddim_step`, :func:`ddim_coefficients`).
 - :class:`DiffusionProcess`: the base of such samplers, with noisy inputs drawn at uniformly
   chosen steps, DiffWave's L1 noise-prediction loss, and the check that a run trained with one
   member can be sampled by another.
@@ -109,6 +111,38 @@ def align_steps(train_betas: Sequence[float], inference_betas: Sequence[float]) 
         high, low = np.sqrt(train_bar[t]), np.sqrt(train_bar[t + 1])
         steps.append(t + (high - np.sqrt(level)) / (high - low))
     return np.asarray(steps, dtype=np.float32).tolist()
+
+
+def ddim_coefficients(level: float, level_next: float) -> tuple[float, float]:
+    """(a, b) of the unclipped DDIM update x_next = a x + b eps from noise level ``level`` to
+    ``level_next`` (both alpha_bar; ``level_next`` 1.0 is the clean signal): with x0_hat =
+    (x - sqrt(1 - level) eps) / sqrt(level) and x_next = sqrt(level_next) x0_hat +
+    sqrt(1 - level_next) eps, a = sqrt(level_next / level) and b = sqrt(1 - level_next) -
+    a sqrt(1 - level). ``b`` is negative whenever ``level_next > level``."""
+    a = (level_next / level) ** 0.5
+    return a, (1.0 - level_next) ** 0.5 - a * (1.0 - level) ** 0.5
+
+
+def ddim_step(audio: torch.Tensor, eps: torch.Tensor, level: float, level_next: float,
+              sigma: float = 0.0) -> torch.Tensor:
+    """One DDIM update (Song et al., 2021, eq. 12) without its noise term, the predicted clean
+    signal clipped to [-1, 1]; the caller adds ``sigma`` times fresh noise when ``sigma > 0``.
+
+    The update holds in any Gaussian noise space: with a prior (PriorGrad, SpecGrad) ``eps``
+    is the prior-shaped noise the model predicts and the sample starts from prior noise.
+
+    Args:
+        audio: (B, N) the sample at noise level ``level`` (alpha_bar).
+        eps: (B, N) the noise predicted in it.
+        level: its alpha_bar.
+        level_next: alpha_bar of the next, less noisy level (1.0: the clean signal).
+        sigma: the standard deviation of the noise the caller adds.
+
+    Returns:
+        (B, N) the sample at ``level_next``, before that noise.
+    """
+    clean = torch.clamp((audio - (1.0 - level) ** 0.5 * eps) / level**0.5, -1.0, 1.0)  # (B, N)
+    return level_next**0.5 * clean + max(1.0 - level_next - sigma**2, 0.0) ** 0.5 * eps
 
 
 class DiffusionProcess(Sampler):

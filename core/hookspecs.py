@@ -1,9 +1,9 @@
 """The hook specifications every vocfw plugin implements.
 
 A plugin is a module (named by an entry point in the ``vocfw`` group) whose functions carry
-the :data:`hookimpl` marker. The corpus, model and sampler hooks return lists of classes;
-the registry checks them and makes them selectable by name in configs and on the command
-line. The converter hook returns :class:`~vocfw.core.converters.Converter` records, each a
+the :data:`hookimpl` marker. The corpus, model, sampler and distiller hooks return lists of
+classes; the registry checks them and makes them selectable by name in configs and on the
+command line. The converter hook returns :class:`~vocfw.core.converters.Converter` records, each a
 ``vocfw convert`` subcommand. A plugin implementing a ``vocfw_*`` hook that no spec declares
 is reported and left out.
 
@@ -25,6 +25,7 @@ import pluggy
 if TYPE_CHECKING:
     from vocfw.core.converters import Converter
     from vocfw.core.corpus import Corpus
+    from vocfw.core.distiller import Distiller
     from vocfw.core.model import Vocoder
     from vocfw.core.sampler import Sampler
 
@@ -71,4 +72,14 @@ def vocfw_register_converters() -> list[Converter]:
     Returns:
         :class:`vocfw.core.converters.Converter` records; each ``name`` becomes a
         ``vocfw convert`` subcommand and must be unique across all plugins.
+    """
+
+
+@hookspec
+def vocfw_register_distillers() -> list[type[Distiller]]:
+    """Register distillation methods (``vocfw distill --method``).
+
+    Returns:
+        Subclasses of :class:`vocfw.core.distiller.Distiller`. The class name is the short name
+        ``method.class_path`` may use; names must be unique across all plugins.
     """

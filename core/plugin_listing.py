@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vocfw.core.registry import KINDS, Registry
+from vocfw.core.registry import KINDS, NOUNS, Registry
 
 
 def plugin_listing(registry: Registry) -> dict:
@@ -12,7 +12,7 @@ def plugin_listing(registry: Registry) -> dict:
 
     Returns:
         ``{"plugins": [{"plugin", "entry_point", "distribution", "version", "corpora",
-        "models", "samplers", "converters"}], "failures": [{"plugin", "distribution",
+        "models", "samplers", "distillers", "converters"}], "failures": [{"plugin", "distribution",
         "message"}]}`` where each kind lists ``{"name", "class", "module"}`` and each
         converter ``{"name", "direction", "function"}``.
     """
@@ -52,10 +52,10 @@ def plugin_table(listing: dict) -> str:
         if not items and not plugin["converters"]:
             lines.append("  registers nothing")
         for kind, item in items:
-            lines.append(f"  {kind[:-1] if kind != 'corpora' else 'corpus':<8}"
-                         f"{item['name']:<15} {item['module']}.{item['class']}")
+            lines.append(f"  {NOUNS[kind]:<10}{item['name']:<15} "
+                         f"{item['module']}.{item['class']}")
         for item in plugin["converters"]:
-            lines.append(f"  {'convert':<8}{item['name']:<15} {item['direction']}: "
+            lines.append(f"  {'convert':<10}{item['name']:<15} {item['direction']}: "
                          f"{item['function']}")
     for failure in listing["failures"]:
         lines.append(

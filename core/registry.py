@@ -1,5 +1,5 @@
-"""The registry: every corpus, model and sampler class and every checkpoint converter the
-plugins registered, checked once, and the one place a configured class name is resolved.
+"""The registry: every corpus, model, sampler and distiller class and every checkpoint converter
+the plugins registered, checked once, and the one place a configured class name is resolved.
 
 One registry per process, built on first use: :func:`current_registry` builds it from the
 installed plugins and hands the same one to every later caller (the command line, component
@@ -27,6 +27,7 @@ from typing import Any
 
 from vocfw.core.converters import Converter
 from vocfw.core.corpus import Corpus
+from vocfw.core.distiller import Distiller
 from vocfw.core.errors import SpecError, VocfwError
 from vocfw.core.model import Vocoder
 from vocfw.core.plugins import (
@@ -42,6 +43,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "corpora": ("vocfw_register_corpora", Corpus),
     "models": ("vocfw_register_models", Vocoder),
     "samplers": ("vocfw_register_samplers", Sampler),
+    "distillers": ("vocfw_register_distillers", Distiller),
 }
 
 
@@ -50,7 +52,8 @@ CONVERTER_HOOK = "vocfw_register_converters"
 
 # the environment variables that choose which installed plugins load (see vocfw.core.plugins)
 PLUGIN_VARIABLES = ("VOCFW_DISABLE_PLUGIN_AUTOLOAD", "VOCFW_BLOCK_PLUGINS")
-NOUNS = {"corpora": "corpus", "models": "model", "samplers": "sampler"}
+NOUNS = {"corpora": "corpus", "models": "model", "samplers": "sampler",
+         "distillers": "distiller"}
 
 
 class RegistrationError(VocfwError, ValueError):
@@ -102,10 +105,11 @@ class ConverterEntry:
 
 @dataclass
 class Registry:
-    """Registered classes by kind (``corpora``, ``models``, ``samplers``) and key.
+    """Registered classes by kind (``corpora``, ``models``, ``samplers``, ``distillers``) and
+    key.
 
-    Corpora are keyed by their ``name`` attribute (the config key); models and samplers by
-    class name (the short name in ``class_path``).
+    Corpora are keyed by their ``name`` attribute (the config key); the other kinds by class
+    name (the short name in ``class_path``).
     """
 
     entries: dict[str, dict[str, Entry]] = field(
@@ -168,7 +172,7 @@ class Registry:
         """The registered ``kind`` class a config names; nothing is imported.
 
         Args:
-            kind: ``corpora``, ``models`` or ``samplers``.
+            kind: ``corpora``, ``models``, ``samplers`` or ``distillers``.
             name: its key (a corpus's ``name``, a class name) or one of its
                 :func:`import_paths`.
             where: the file, key or option named in the error.
@@ -187,7 +191,7 @@ class Registry:
                         f"{known}); nothing was imported")
 
     def import_paths(self) -> set[str]:
-        """The dotted import paths of every registered corpus, model and sampler class."""
+        """The dotted import paths of every registered class of every kind."""
         return {path for kind in KINDS for entry in self.entries[kind].values()
                 for path in import_paths(entry.cls) if "." in path}
 

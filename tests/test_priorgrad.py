@@ -225,7 +225,7 @@ def test_fit_and_predict_with_priorgrad(tmp_path: Path, capsys) -> None:
     sampler = json.loads(stored.read_text())["sampler"]
     assert sampler["class_path"].endswith(".PriorGrad")
     assert sampler["init_args"] == {"beta_start": 1e-4, "beta_end": 0.05, "num_steps": 50,
-                                    "inference_schedule": "fast", "std_min": 0.1,
+                                    "inference_schedule": "fast", "eta": 1.0, "std_min": 0.1,
                                     "energy_min": None, "energy_max": 4.0}
     base = ["predict", "--run", str(run), "--mode", "feature", "--feature_dir",
             str(tmp_path / "data" / "alpha"), "--progress", "false"]

@@ -46,8 +46,13 @@ class Item:
     audio_path: Path
 
 
-def _check_features(folder: Path, features: MelConfig, n_mels: int) -> None:
-    """Refuse data made with other mel settings than the model and config expect."""
+def check_features(folder: Path, features: MelConfig, n_mels: int) -> None:
+    """Refuse data made with other mel settings than the model and config expect.
+
+    Raises:
+        TrainingDataError: ``{folder}/features.json`` records other settings than ``features``
+            (naming each and both values), or ``features.n_mels`` is not ``n_mels``.
+    """
     differences = feature_differences(folder, features)
     if differences:
         detail = ", ".join(f"{k}: data {a!r} vs config {b!r}" for k, (a, b) in differences.items())
@@ -95,7 +100,7 @@ def list_items(
     for dataset in data.datasets:
         folder = data.dataset_dir(dataset)
         records = read_split(folder, SPLIT_FILES[split])
-        _check_features(folder, features, n_mels)
+        check_features(folder, features, n_mels)
         found = [
             Item(dataset, str(r["Uid"]), mel_path(folder, str(r["Uid"])),
                  audio_path(folder, str(r["Uid"])))

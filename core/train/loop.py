@@ -33,7 +33,7 @@ from vocfw.core.runs.train_state import (
     save_checkpoint,
 )
 from vocfw.core.train.logger import TrainLogger
-from vocfw.core.train.parts import build_parts
+from vocfw.core.train.parts import Objective, build_parts
 from vocfw.core.train.processes import TRAIN_DRAWS, agree, draw_generator, mean
 
 if TYPE_CHECKING:
@@ -55,16 +55,19 @@ class TrainingRun:
         run_dir: the run directory.
         data: the datasets.
         seed: the run seed.
+        objective: the loss trained and validated (default: the sampler's ``training_loss``).
 
     Raises:
         TrainingDataError: missing or mismatching preprocessed data, or no training items.
     """
 
     def __init__(self, trainer: Trainer, accelerator: Accelerator, components: Components,
-                 run_dir: Path, data: DataConfig, seed: int) -> None:
+                 run_dir: Path, data: DataConfig, seed: int,
+                 objective: Objective | None = None) -> None:
         self.settings, self.acc, self.seed = trainer, accelerator, seed
         self.spec, self.features = components.spec, components.features
         self.sampler = components.sampler
+        self.objective = objective or components.sampler.training_loss
         self.parts = build_parts(trainer, accelerator, components, data, seed)
         self.global_batch = trainer.batch_size * accelerator.num_processes
         self.state = TrainState()
@@ -171,9 +174,8 @@ class TrainingRun:
             generator = draw_generator(self.acc, self.seed, TRAIN_DRAWS, st.epoch,
                                        st.samples_in_epoch)
             with self.acc.autocast():
-                loss = self.sampler.training_loss(
-                    parts.model, batch["audio"], batch["mel"], generator=generator
-                )
+                loss = self.objective(parts.model, batch["audio"], batch["mel"],
+                                      generator=generator)
             value = float(loss.detach())
             diverged, stop = agree(self.acc, not math.isfinite(value), stop_requested)
             if diverged:
@@ -252,7 +254,7 @@ class TrainingRun:
         Raises:
             TrainingDivergedError: it is not finite.
         """
-        loss = self.parts.validation_loss(self.sampler, self.acc, self.seed)
+        loss = self.parts.validation_loss(self.objective, self.acc, self.seed)
         if loss is not None and not math.isfinite(loss):
             self._diverged(f"validation loss {loss}", self.state.step)
         return loss

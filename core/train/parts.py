@@ -5,6 +5,7 @@ checkpoint and restored from one."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,13 +25,16 @@ from vocfw.core.runs.train_state import (
     TrainState,
     TrainStateError,
 )
-from vocfw.core.sampler import Sampler
 from vocfw.core.train.processes import VALID_DRAWS, draw_generator, mean
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
     from vocfw.core.train.trainer import Trainer
+
+Objective = Callable[..., torch.Tensor]
+"""A training objective called as ``(model, audio (B, N), mel (B, M, T), generator=...)`` ->
+scalar loss: a sampler's ``training_loss``, or a distillation's loss."""
 
 
 @dataclass
@@ -101,10 +105,10 @@ class TrainingParts:
             for averaged, current in zip(self.ema.buffers(), self.net.buffers(), strict=True):
                 averaged.copy_(current)
 
-    def validation_loss(self, sampler: Sampler, accelerator: Accelerator, seed: int
+    def validation_loss(self, objective: Objective, accelerator: Accelerator, seed: int
                         ) -> float | None:
-        """Mean loss over the validation crops (fixed crops, steps and noise), over all
-        processes; ``None`` without validation data."""
+        """Mean ``objective`` over the validation crops (fixed crops, steps and noise), over
+        all processes; ``None`` without validation data."""
         if self.valid_loader is None:
             return None
         self.model.eval()
@@ -115,9 +119,7 @@ class TrainingParts:
             for index, batch in enumerate(self.valid_loader):
                 generator = draw_generator(accelerator, seed, VALID_DRAWS, index)
                 with accelerator.autocast():
-                    loss = sampler.training_loss(
-                        self.net, batch["audio"], batch["mel"], generator=generator
-                    )
+                    loss = objective(self.net, batch["audio"], batch["mel"], generator=generator)
                 total += float(loss) * batch["audio"].shape[0]
                 count += batch["audio"].shape[0]
         self.model.train()

@@ -42,6 +42,7 @@ from vocfw.core.runs.run_dir import check_run_dir, prepare_run_dir, run_lock, wr
 from vocfw.core.seed import DEFAULT_SEED
 from vocfw.core.settings import SettingError, resolve_device
 from vocfw.core.train.loop import TrainingDivergedError, TrainingRun
+from vocfw.core.train.parts import Objective
 from vocfw.core.train.processes import on_main_process
 from vocfw.core.train.resume import load_start
 
@@ -202,6 +203,8 @@ class Trainer:
         checkpoint: Path | None = None,
         seed: int = DEFAULT_SEED,
         overwrite: bool = False,
+        objective: Objective | None = None,
+        initial_weights: dict[str, torch.Tensor] | None = None,
     ) -> Path:
         """Train, resume or finetune a vocoder into ``run_dir``.
 
@@ -227,6 +230,9 @@ class Trainer:
             seed: seed of the initial weights, the data order, crops and diffusion noise.
             overwrite: replace the run already in ``run_dir`` (its config, logs and
                 checkpoints; other files are kept) instead of refusing to start.
+            objective: the loss to train and validate instead of the sampler's
+                ``training_loss`` (``vocfw distill``'s).
+            initial_weights: the weights a run not resumed starts from (a student's teacher's).
 
         Returns:
             The last checkpoint folder written (or resumed from).
@@ -263,12 +269,14 @@ class Trainer:
 
             clear = on_main_process(accelerator, claim)
             resumed = load_start(components, self, source, resume_type == "resume")
+            if resume_type is None and initial_weights is not None:
+                components.model.load_state_dict(initial_weights)
             if accelerator.device.type == "cpu":
                 retain_freed_memory()
             if accelerator.is_main_process:
                 prepare_run_dir(run_dir, clear)
             accelerator.wait_for_everyone()
-            run = TrainingRun(self, accelerator, components, run_dir, data, seed)
+            run = TrainingRun(self, accelerator, components, run_dir, data, seed, objective)
             if resumed is not None:
                 run.restore(resumed, source)
             if accelerator.is_main_process:

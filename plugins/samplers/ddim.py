@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from vocfw.core.diffusion import BETA_END, BETA_START, NUM_STEPS, DiffusionProcess
+from vocfw.core.diffusion import BETA_END, BETA_START, NUM_STEPS, DiffusionProcess, ddim_step
 from vocfw.core.model import Vocoder
 from vocfw.core.sampler import Generators, randn_rows, time_for
 
@@ -161,9 +161,8 @@ class DDIM(DiffusionProcess):
         time = time_for(model, torch.tensor([step], device=audio.device),
                         torch.tensor([level**0.5], device=audio.device))  # (1,)
         eps = model.denoise(audio, time, condition)  # (B, N)
-        clean = torch.clamp((audio - (1.0 - level) ** 0.5 * eps) / level**0.5, -1.0, 1.0)
         sigma = self.eta * ((1.0 - level_prev) / (1.0 - level) * (1.0 - level / level_prev)) ** 0.5
-        out = level_prev**0.5 * clean + max(1.0 - level_prev - sigma**2, 0.0) ** 0.5 * eps
+        out = ddim_step(audio, eps, level, level_prev, sigma)  # (B, N)
         if sigma > 0.0:
             out = out + sigma * draw()
         return out

@@ -1,9 +1,11 @@
 """DDPM (Ho et al., 2020) as DiffWave uses it: epsilon prediction with an L1 loss, and ancestral
-sampling along any noise schedule aligned to the training one (DiffWave's fast sampling)."""
+sampling along any noise schedule aligned to the training one (DiffWave's fast sampling), or,
+with ``eta`` below 1, DDIM's update (Song et al., 2021) along that schedule, deterministic at
+``eta = 0``, starting from the process's own prior noise."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -16,6 +18,7 @@ from vocfw.core.diffusion import (
     DiffusionProcess,
     Prior,
     align_steps,
+    ddim_step,
     inference_betas,
 )
 from vocfw.core.model import Vocoder
@@ -33,9 +36,14 @@ class DDPM(DiffusionProcess):
             1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5), ``fast12`` (PriorGrad's 12 betas 1e-4, 5e-4,
             8e-4, 1e-3, 5e-3, 8e-3, 1e-2, 0.05, 0.08, 0.1, 0.2, 0.5) or an explicit list of
             betas.
+        eta: 1 (the default) samples ancestrally, the audio clipped to [-1, 1] after each
+            step; below 1, DDIM's update with the predicted clean signal clipped and eta times
+            the ancestral step's noise; 0 is deterministic given the initial noise (what a
+            distilled student samples with).
 
     Raises:
-        ValueError: bad betas, or an inference schedule outside the trained noise range.
+        ValueError: bad betas, an inference schedule outside the trained noise range, or
+            ``eta`` outside [0, 1].
     """
 
     def __init__(
@@ -44,8 +52,12 @@ class DDPM(DiffusionProcess):
         beta_end: float = BETA_END,
         num_steps: int = NUM_STEPS,
         inference_schedule: Literal["full", "fast", "fast12"] | list[float] = "full",
+        eta: float = 1.0,
     ) -> None:
         super().__init__(beta_start, beta_end, num_steps)
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"sampler.eta must lie in [0, 1], got {eta}")
+        self.eta = float(eta)
         self.inference_betas = inference_betas(inference_schedule, self.train_betas)
         self.aligned_steps = align_steps(self.train_betas, self.inference_betas)
 
@@ -61,7 +73,8 @@ class DDPM(DiffusionProcess):
         mel: torch.Tensor,
         generator: Generators = None,
     ) -> torch.Tensor:
-        """Generate waveforms by ancestral sampling along the inference schedule.
+        """Generate waveforms along the inference schedule (ancestrally, or with DDIM's update
+        when ``eta < 1``).
 
         Args:
             model: a trained network.
@@ -102,9 +115,10 @@ class DDPM(DiffusionProcess):
             model: a trained network.
             mel: (B, M, T) log-mel spectrograms.
             generator: source of noise when ``noise`` is not given.
-            noise: the initial (B, N) standard normal noise followed by one (B, N) draw for
-                every step but the last, in sampling order (``num_inference_steps`` tensors in
-                all); each is shaped by :meth:`prior`.
+            noise: the initial (B, N) standard normal noise followed, when ``eta > 0``, by one
+                (B, N) draw for every step but the last, in sampling order
+                (``num_inference_steps`` tensors in all; 1 when ``eta`` is 0); each is shaped
+                by :meth:`prior`.
 
         Returns:
             (B, T * model.hop_length) waveforms in [-1, 1].
@@ -113,8 +127,9 @@ class DDPM(DiffusionProcess):
             ValueError: ``noise`` has the wrong number of tensors.
         """
         count = self.num_inference_steps
-        if noise is not None and len(noise) != count:
-            raise ValueError(f"noise: expected {count} tensors, got {len(noise)}")
+        expected = count if self.eta > 0.0 else 1
+        if noise is not None and len(noise) != expected:
+            raise ValueError(f"noise: expected {expected} tensors, got {len(noise)}")
         shape = (mel.shape[0], mel.shape[-1] * model.hop_length)
         draws = iter(noise) if noise is not None else None
 
@@ -134,11 +149,36 @@ class DDPM(DiffusionProcess):
             step = torch.tensor([self.aligned_steps[n]], device=mel.device)  # (1,)
             level = torch.tensor([alpha_bar[n] ** 0.5], dtype=torch.float32, device=mel.device)
             time = time_for(model, step, level)  # (1,)
+            eps = model.denoise(audio, time, condition)  # (B, N)
+            if self.eta < 1.0:
+                audio = self._ddim_update(audio, eps, alpha_bar, n, draw)
+                continue
             c1 = float(1 / alpha[n] ** 0.5)
             c2 = float(betas[n] / (1 - alpha_bar[n]) ** 0.5)
-            audio = c1 * (audio - c2 * model.denoise(audio, time, condition))
+            audio = c1 * (audio - c2 * eps)
             if n > 0:
                 sigma = float(((1.0 - alpha_bar[n - 1]) / (1.0 - alpha_bar[n]) * betas[n]) ** 0.5)
                 audio += sigma * draw()
             audio = torch.clamp(audio, -1.0, 1.0)
         return audio
+
+    def _ddim_update(self, audio: torch.Tensor, eps: torch.Tensor, alpha_bar: np.ndarray,
+                     n: int, draw: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """DDIM's update (:func:`~vocfw.core.diffusion.ddim_step`) from inference level ``n``
+        to ``n - 1`` (the clean signal after level 0), with ``eta`` times the ancestral noise.
+
+        Args:
+            audio: (B, N) the sample at level ``n``.
+            eps: (B, N) the noise the model predicts in it.
+            alpha_bar: (K,) the inference schedule's noise levels.
+            n: the current level.
+            draw: returns (B, N) prior-shaped noise.
+
+        Returns:
+            (B, N) the sample at level ``n - 1``.
+        """
+        level = float(alpha_bar[n])
+        level_next = float(alpha_bar[n - 1]) if n > 0 else 1.0
+        sigma = self.eta * ((1.0 - level_next) / (1.0 - level) * (1.0 - level / level_next)) ** 0.5
+        audio = ddim_step(audio, eps, level, level_next, sigma)  # (B, N)
+        return audio + sigma * draw() if sigma > 0.0 else audio

@@ -48,6 +48,7 @@ class PriorGrad(DDPM):
         inference_schedule: ``full`` (the training betas; PriorGrad's 50 steps), ``fast``
             (6 betas 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5), ``fast12`` (12 betas 1e-4, 5e-4, 8e-4,
             1e-3, 5e-3, 8e-3, 1e-2, 0.05, 0.08, 0.1, 0.2, 0.5) or an explicit list of betas.
+        eta: 1 samples ancestrally, 0 deterministically with DDIM's update (see DDPM).
         std_min: floor of the prior's standard deviation (PriorGrad: 0.1).
         energy_min: the frame energy that maps to std 0 before the floor: the training set's
             lowest. ``None``: the energy of a silent frame (every band at the feature log
@@ -70,11 +71,12 @@ class PriorGrad(DDPM):
         beta_end: float = BETA_END,
         num_steps: int = NUM_STEPS,
         inference_schedule: Literal["full", "fast", "fast12"] | list[float] = "full",
+        eta: float = 1.0,
         std_min: float = 0.1,
         energy_min: float | None = None,
         energy_max: float = 4.0,
     ) -> None:
-        super().__init__(beta_start, beta_end, num_steps, inference_schedule)
+        super().__init__(beta_start, beta_end, num_steps, inference_schedule, eta)
         if not 0.0 < std_min <= 1.0:
             raise ValueError(f"sampler.std_min must lie in (0, 1], got {std_min}")
         if not energy_max > (0.0 if energy_min is None else energy_min):

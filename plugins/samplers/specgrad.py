@@ -44,6 +44,7 @@ class SpecGrad(DDPM):
         num_steps: training steps (betas = linspace(beta_start, beta_end, num_steps)).
         inference_schedule: ``full`` (the training betas), ``fast`` (6 betas 1e-4, 1e-3,
             1e-2, 0.05, 0.2, 0.5), ``fast12`` (12 betas) or an explicit list of betas.
+        eta: 1 samples ancestrally, 0 deterministically with DDIM's update (see DDPM).
         lifter: cepstral coefficients kept for the envelope (SpecGrad: 24); ``None`` keeps
             them all, so the filter follows the mel's own resolution.
         gain_min: floor of the filter's magnitude (the prior's least standard deviation per
@@ -65,11 +66,12 @@ class SpecGrad(DDPM):
         beta_end: float = BETA_END,
         num_steps: int = NUM_STEPS,
         inference_schedule: Literal["full", "fast", "fast12"] | list[float] = "full",
+        eta: float = 1.0,
         lifter: int | None = 24,
         gain_min: float = 0.1,
         level_max: float = 0.3,
     ) -> None:
-        super().__init__(beta_start, beta_end, num_steps, inference_schedule)
+        super().__init__(beta_start, beta_end, num_steps, inference_schedule, eta)
         if lifter is not None and lifter < 1:
             raise ValueError(f"sampler.lifter must be at least 1 (or null), got {lifter}")
         if not 0.0 < gain_min <= 1.0:

@@ -37,6 +37,7 @@ class WaveGradDiffusion(DDPM):
         num_steps: training steps (betas = linspace(beta_start, beta_end, num_steps)).
         inference_schedule: ``fast`` (the 6 betas above), ``full`` (the training betas) or an
             explicit list of betas, for example one found by lmnt's schedule search.
+        eta: 1 samples ancestrally, 0 deterministically with DDIM's update (see DDPM).
 
     Raises:
         ValueError: bad betas, or an inference schedule outside the trained noise range.
@@ -48,8 +49,9 @@ class WaveGradDiffusion(DDPM):
         beta_end: float = 0.01,
         num_steps: int = 1000,
         inference_schedule: Literal["full", "fast"] | list[float] = "fast",
+        eta: float = 1.0,
     ) -> None:
-        super().__init__(beta_start, beta_end, num_steps, inference_schedule)
+        super().__init__(beta_start, beta_end, num_steps, inference_schedule, eta)
         levels = np.concatenate([[1.0], np.sqrt(np.cumprod(1.0 - self.train_betas))])
         self.levels = torch.from_numpy(levels.astype(np.float32))  # (S + 1,)
 

@@ -1,0 +1,1 @@
+"""Export a trained vocoder to ONNX with a torch-free runtime."""
