@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -59,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from report import RESULTS, describe
+from report import RESULTS, describe, peak_rss_mib
 
 from vocfw.core.atomic import write_json, write_text
 from vocfw.core.audio.mel import MelConfig
@@ -305,7 +304,7 @@ def memory_probe(seconds: int, precision: str, device: str, model: str) -> None:
     mel = torch.randn(100, round(seconds * OWN_RATE / HOP))
     vocode(components, [mel], batch_size=4, device=device, precision=precision,
            chunk_frames=round(10 * OWN_RATE / HOP))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     if torch.cuda.is_available() and device != "cpu":
         peak = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps({"seconds": seconds, "precision": precision, "peak_mib": peak}))
@@ -372,7 +371,8 @@ def markdown(info: dict, peers: list[dict], own: list[dict], mem: list[dict],
     if mem:
         steps = f"{FLOW_STEPS} FlowMatching steps" if framewave else "one sampling step"
         lines += ["", f"Peak memory vocoding one long input with `vocode` (10 s chunks, batch 4, "
-                  f"{steps}; max RSS of a fresh process, or CUDA peak allocation):", "",
+                  f"{steps}; peak resident memory (VmHWM) of a fresh process, or CUDA peak "
+                  f"allocation):", "",
                   "| input | precision | peak MiB |", "|---:|---|---:|"]
         lines += [f"| {m['seconds']} s | {m['precision']} | {m['peak_mib']:.0f} |" for m in mem]
     return "\n".join(lines) + "\n"

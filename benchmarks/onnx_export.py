@@ -35,7 +35,8 @@ from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import Components
 from vocfw.core.export.onnx import export_onnx
 from vocfw.core.export.runtime import OnnxVocoder
-from vocfw.core.runs.checkpoint import load_components
+from vocfw.core.runs.checkpoint import WEIGHTS_FILE, load_components, save_weights
+from vocfw.core.testing.contract_checks import perturb
 from vocfw.core.testing.processed import write_tiny_run
 
 FEATURES = MelConfig()  # 24 kHz, hop 256, 100 mels
@@ -63,7 +64,9 @@ def export(folder: Path, model: dict, sampler: dict) -> tuple[Components, Path, 
         **model["init_args"], "n_mels": FEATURES.n_mels, "hop_length": FEATURES.hop_length}}
     run = write_tiny_run(folder / "run", {"features": FEATURES.to_dict(), "model": model,
                                           "sampler": sampler})
-    components, _ = load_components(run)
+    components, checkpoint = load_components(run)
+    perturb(components.model)  # no zero-initialised output layer: outputs depend on the input
+    save_weights(checkpoint / WEIGHTS_FILE, components.model.state_dict())
     components.model.prepare_for_inference()
     exported = export_onnx(run, folder / "onnx")
     sampler = components.sampler

@@ -508,18 +508,28 @@ def curve_table(result: dict) -> list[str]:
     return lines
 
 
+def table_points(curve: list[dict], table_at: list[float]) -> list[dict]:
+    """The curve points the final table scores: those planned to end at one of ``table_at``
+    seconds of training, then the last."""
+    earlier = [point for point in curve[:-1] if point["target_s"] is not None
+               and any(math.isclose(point["target_s"], at) for at in table_at)]
+    return [*earlier, curve[-1]]
+
+
 def final_table(rows: list[dict], threads: int) -> list[str]:
-    """One row per sampler and step count."""
+    """One row per checkpoint scored, sampler and step count."""
     if not rows:
         return []
-    lines = ["", f"Last checkpoints, held-out utterances; RTF = vocoding s / audio s with "
+    lines = ["", f"Checkpoints after the training wall time given (the last, and any asked for "
+             f"with --table-at), held-out utterances; RTF = vocoding s / audio s with "
              f"{threads} threads (lower is faster); PESQ wide band, mean over the utterances it "
              f"could score.", "",
-             "| sampler | model trained with | steps | schedule | log-mel L1 | M-STFT | PESQ | "
-             "STOI | RTF |", "|---|---|---:|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['sampler']} | {r['trained_with']} | {r['steps']} | {r['schedule']} | "
-              f"{number(r['mel_l1'], 4)} | {number(r['mstft'])} | {number(r['pesq'])} | "
-              f"{number(r['stoi'])} | {number(r['rtf'])} |" for r in rows]
+             "| sampler | model trained with | trained s | steps | schedule | log-mel L1 | "
+             "M-STFT | PESQ | STOI | RTF |", "|---|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['sampler']} | {r['trained_with']} | {r.get('trained_s', math.nan):.0f} | "
+              f"{r['steps']} | {r['schedule']} | {number(r['mel_l1'], 4)} | "
+              f"{number(r['mstft'])} | {number(r['pesq'])} | {number(r['stoi'])} | "
+              f"{number(r['rtf'])} |" for r in rows]
     return lines
 
 
@@ -560,6 +570,9 @@ def arguments() -> argparse.Namespace:
                              "training wall time")
     parser.add_argument("--curve-points", type=int, default=6,
                         help="training segments (curve points) after the warm-up")
+    parser.add_argument("--table-at", type=float, nargs="+", default=[],
+                        help="also score the final table at the checkpoints of these training "
+                             "seconds, each a multiple of --train-seconds / --curve-points")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="where training and vocoding run")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
@@ -575,6 +588,12 @@ def arguments() -> argparse.Namespace:
         parser.error(f"--clips {args.clips} holds out {test_count} test utterances (the last "
                      f"1/{TEST_SHARE}), fewer than --utterances {args.utterances}: use --clips "
                      f"{args.utterances * TEST_SHARE} or more")
+    segment = args.train_seconds / args.curve_points
+    planned = [segment * k for k in range(1, args.curve_points + 1)]
+    for at in args.table_at:
+        if not any(math.isclose(at, end) for end in planned):
+            parser.error(f"--table-at {at:g}: not a planned checkpoint time "
+                         f"({', '.join(f'{end:g}' for end in planned)} s)")
     return args
 
 
@@ -646,9 +665,11 @@ def score_all(report: Report, plan: list[Training], data: DataConfig, runs: Path
     report.save()
     report.stage(f"final table, {torch.get_num_threads()} threads")
     for training in plan:
-        result["rows"] += final_rows(training, last[training.name], scored, args.steps,
-                                     args.seed, args.device)
-        report.save()
+        for point in table_points(result["trainings"][training.name]["curve"], args.table_at):
+            rows = final_rows(training, point["checkpoint"], scored, args.steps, args.seed,
+                              args.device)
+            result["rows"] += [{**row, "trained_s": point["wall_s"]} for row in rows]
+            report.save()
     if args.search and "DDPM" in last:
         where = ("the scored ones themselves: the test split holds no others"
                  if result["held_out"]["shared"] else "held-out utterances not scored above")

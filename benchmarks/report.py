@@ -13,12 +13,18 @@ from vocfw.core.infer.precision import native_bf16
 
 
 def cpu_name() -> str:
-    """The CPU model from ``/proc/cpuinfo``, else what ``platform`` knows."""
+    """The CPU model from ``/proc/cpuinfo`` with its family and model numbers (a virtual
+    machine's name may say no more than ``AMD EPYC``), else what ``platform`` knows."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
+        fields: dict[str, str] = {}
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+        if "model name" in fields:
+            numbers = f" (family {fields['cpu family']}, model {fields['model']})" if {
+                "cpu family", "model"} <= set(fields) else ""
+            return fields["model name"] + numbers
     return platform.processor() or platform.machine()
 
 
@@ -31,6 +37,20 @@ def describe() -> str:
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB: ``VmHWM`` of ``/proc/self/status``, which
+    starts afresh at ``exec`` (``getrusage``'s max RSS does not: a child started by a large
+    parent reports the parent's size), else ``getrusage``'s max RSS."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def save_results(name: str, result: dict, table: str) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from report import describe, save_results
+from report import describe, peak_rss_mib, save_results
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vocfw.core.audio.mel import MelConfig
@@ -117,7 +116,7 @@ def run_side(side: str, precision: str, steps: int, warmup: int) -> dict:
             rates = ours(Path(scratch), precision, steps, warmup)
     else:
         rates = peer(precision, steps, warmup)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     return {"rates": rates, "peak_mib": round(peak)}
 
 
