@@ -30,6 +30,7 @@ from vocfw.plugins.distillers.progressive import (
 from vocfw.plugins.distillers.reflow import Reflow
 from vocfw.plugins.samplers.ddim import DDIM
 from vocfw.plugins.samplers.ddpm import DDPM
+from vocfw.plugins.samplers.priorgrad import PriorGrad
 
 FEATURES = MelConfig(n_mels=20)
 HOP = FEATURES.hop_length
@@ -37,12 +38,13 @@ SETTINGS = {"batch_size": 2, "crop_frames": 8, "log_every_steps": 1, "eval_audio
             "ema_decay": 0.9, "save_checkpoint_stride": 1, "device": "cpu"}
 
 
-def flow_spec() -> dict:
-    """A tiny FrameWave trained by flow matching in 3 Euler steps."""
+def flow_spec(noise_prior: str = "normal") -> dict:
+    """A tiny FrameWave trained by flow matching in 3 Euler steps from ``noise_prior``."""
     return {"features": FEATURES.to_dict(),
             "model": {"class_path": "FrameWave", "init_args": {
                 "n_mels": 20, "hop_length": HOP, "channels": 8, "hidden": 8, "layers": 1}},
-            "sampler": {"class_path": "FlowMatching", "init_args": {"steps": 3}}}
+            "sampler": {"class_path": "FlowMatching",
+                        "init_args": {"steps": 3, "noise_prior": noise_prior}}}
 
 
 def ddpm_spec(sampler: str = "DDPM") -> dict:
@@ -124,8 +126,10 @@ def test_progressive_target_equals_a_float64_restatement_of_two_teacher_steps(
     torch.testing.assert_close(target.double(), expected, rtol=1e-3, atol=1e-4)
 
 
-def test_reflow_target_equals_a_float64_restatement_of_the_teacher_flow() -> None:
-    teacher = randomised(flow_spec())
+@pytest.mark.parametrize("noise_prior", ["normal", "energy"])
+def test_reflow_target_equals_a_float64_restatement_of_the_teacher_flow(noise_prior: str
+                                                                         ) -> None:
+    teacher = randomised(flow_spec(noise_prior))
     method = Reflow()
     student = student_of(teacher, method.student_sampler(teacher, 1))
     assert student.sampler.num_inference_steps == 1
@@ -139,6 +143,8 @@ def test_reflow_target_equals_a_float64_restatement_of_the_teacher_flow() -> Non
     draws = torch.Generator().manual_seed(5)  # the same draws: times, then noise
     time = torch.sigmoid(torch.randn(2, generator=draws)).double()  # logit-normal
     noise = torch.randn(audio.shape, generator=draws).double()
+    if noise_prior == "energy":  # PriorGrad's deviations, the student starts where it will
+        noise = noise * PriorGrad().noise_std(mel, HOP).double()
     model = teacher.model.double()
     state = noise
     for begin in (0.0, 1 / 3, 2 / 3):

@@ -1,6 +1,6 @@
 """The FlowMatching sampler: its loss against a float64 restatement, its ODE solvers on fields
-with known solutions, sampling with a perfect velocity oracle, its options and the pairs it
-refuses."""
+with known solutions, sampling with a perfect velocity oracle, its energy prior, its options and
+the pairs it refuses."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from vocfw.plugins.models.framewave import FrameWave
 from vocfw.plugins.models.wavegrad import WaveGrad
 from vocfw.plugins.samplers.ddpm import DDPM
 from vocfw.plugins.samplers.flow_matching import FlowMatching
+from vocfw.plugins.samplers.priorgrad import PriorGrad
 
 HOP, N_MELS = 16, 8
 
@@ -60,9 +61,12 @@ def mel(batch: int = 2, frames: int = 5, seed: int = 0) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("distribution", ["uniform", "logit_normal"])
-@pytest.mark.parametrize("spectral", [0.0, 0.5])
-def test_the_loss_equals_a_float64_restatement(distribution: str, spectral: float) -> None:
-    sampler = FlowMatching(time_distribution=distribution, spectral_weight=spectral)
+@pytest.mark.parametrize(("spectral", "prior"), [(0.0, "normal"), (0.5, "normal"),
+                                                 (0.0, "energy")])
+def test_the_loss_equals_a_float64_restatement(distribution: str, spectral: float,
+                                               prior: str) -> None:
+    sampler = FlowMatching(time_distribution=distribution, spectral_weight=spectral,
+                           noise_prior=prior)
     sampler.use_features(MelConfig(n_mels=N_MELS, hop_length=HOP, n_fft=64, win_length=64,
                                    sample_rate=16000, f_max=8000.0))
     model, spec = Field("affine"), mel()
@@ -75,6 +79,8 @@ def test_the_loss_equals_a_float64_restatement(distribution: str, spectral: floa
     else:
         t = torch.sigmoid(torch.randn(2, generator=draws).double())
     z = torch.randn(audio.shape, generator=draws).double()
+    if prior == "energy":
+        z = z * PriorGrad().noise_std(spec, HOP).double()
     x = audio.double()
     x_t = (1 - t[:, None]) * z + t[:, None] * x
     v = model.double()(x_t, t, spec.double())
@@ -140,11 +146,29 @@ def test_sampling_is_deterministic_given_the_noise_and_rows_are_independent() ->
     assert first.abs().max() <= 1.0
 
 
+def test_the_energy_prior_is_priorgrads_and_sampling_starts_from_it() -> None:
+    spec = mel(batch=2, frames=6) + torch.linspace(-8.0, 1.0, 6)  # near silence to loud
+    sampler = FlowMatching(steps=2, noise_prior="energy")
+    std = sampler.prior(spec, HOP)(torch.ones(2, 6 * HOP))  # (B, N)
+    torch.testing.assert_close(std, PriorGrad().noise_std(spec, HOP), rtol=0, atol=0)
+    assert std.min() < 0.5 < std.max() and std.min() >= 0.1
+    whole = sampler.prior(spec, HOP)(torch.ones(2, 6 * HOP))
+    torch.testing.assert_close(sampler.prior(spec[..., 2:5], HOP)(torch.ones(2, 3 * HOP)),
+                               whole[:, 2 * HOP: 5 * HOP], rtol=0, atol=0)  # chunks: slices
+    model = Field("affine").eval()
+    noise = torch.randn(2, 6 * HOP, generator=torch.Generator().manual_seed(4))
+    sampled = sampler.sample(model, spec, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(sampled, sampler.integrate(model, spec, noise * std).clamp(-1, 1))
+    plain = FlowMatching(steps=2).sample(model, spec, torch.Generator().manual_seed(4))
+    assert (plain - sampled).abs().max() > 1e-3
+
+
 def test_bad_options_are_refused_naming_them() -> None:
     for kwargs, match in (({"steps": 0}, "steps"), ({"steps": [0.0, 0.7, 0.5, 1.0]}, "rise"),
                           ({"steps": [0.1, 1.0]}, "rise"), ({"solver": "rk4"}, "solver"),
                           ({"time_distribution": "beta"}, "time_distribution"),
-                          ({"spectral_weight": -1.0}, "spectral_weight")):
+                          ({"spectral_weight": -1.0}, "spectral_weight"),
+                          ({"noise_prior": "pink"}, "noise_prior")):
         with pytest.raises(ValueError, match=match):
             FlowMatching(**kwargs)
 
@@ -155,6 +179,8 @@ def test_a_run_trained_with_another_process_is_refused() -> None:
     trained = FlowMatching(time_distribution="uniform", spectral_weight=1.0)
     assert FlowMatching(steps=2, solver="midpoint").incompatibility(trained) is None
     assert DDPM().incompatibility(FlowMatching()) is not None
+    reason = FlowMatching().incompatibility(FlowMatching(noise_prior="energy"))
+    assert reason is not None and "noise_prior" in reason and "'energy'" in reason
 
 
 def test_pairs_that_disagree_on_the_time_input_are_refused_with_a_reason() -> None:

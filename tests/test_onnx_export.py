@@ -53,6 +53,7 @@ CASES = [  # (model, sampler, init args)
                           "inference_steps": 3}),
     ("FrameWave", "FlowMatching", {"steps": 4}),
     ("FrameWave", "FlowMatching", {"steps": 2, "solver": "midpoint"}),
+    ("FrameWave", "FlowMatching", {"steps": 2, "noise_prior": "energy"}),
 ]
 
 

@@ -9,7 +9,8 @@ and SpecGrad over DDPM) is accepted, and one that redefines the loop is refused:
   draw shaped by the sampler's prior graph when it has its own :meth:`prior`;
 - ``ddim``: DDIM's update, with per-step noise when ``eta > 0``: DDIM's own steps, or those of
   a DDPM-family sampler whose ``eta`` is below 1 (its draws shaped by its prior);
-- ``euler`` and ``midpoint``: FlowMatching's ODE solvers.
+- ``euler`` and ``midpoint``: FlowMatching's ODE solvers, the initial noise shaped by its
+  prior graph when its ``noise_prior`` is not ``normal``.
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ def loop_of(sampler: Sampler) -> str:
 
 
 def has_prior(sampler: Sampler) -> bool:
-    """Whether an ancestral sampler shapes its noise with a prior of its own (not DDPM's
-    identity), which the export writes as ``prior.onnx``."""
-    return loop_of(sampler) == "ancestral" and _owner(type(sampler), "prior") != DDPM_CLASS
+    """Whether a sampler shapes its noise with a prior (not the identity), which the export
+    writes as ``prior.onnx``: an ancestral sampler with a :meth:`prior` of its own, or
+    FlowMatching with a ``noise_prior`` other than ``normal``."""
+    loop = loop_of(sampler)
+    if loop in ("euler", "midpoint"):
+        return getattr(sampler, "noise_prior", "normal") != "normal"
+    return loop == "ancestral" and _owner(type(sampler), "prior") != DDPM_CLASS
 
 
 def _time(model: Vocoder, step: float, level: float) -> float:

@@ -16,7 +16,7 @@ import torch
 
 from vocfw.core.components import Components
 from vocfw.core.distiller import Distiller
-from vocfw.core.sampler import Sampler
+from vocfw.core.sampler import Sampler, network_of
 
 FLOW_METHODS = ("integrate", "training_times")  # what reflow asks of the teacher's sampler
 
@@ -62,6 +62,7 @@ class Reflow(Distiller):
         :meth:`~vocfw.core.distiller.Distiller.loss`)."""
         time = teacher.sampler.training_times(audio.shape[0], generator, audio.device)  # (B,)
         noise = torch.randn(audio.shape, generator=generator, device=audio.device)  # (B, N)
+        noise = teacher.sampler.prior(mel, network_of(student).hop_length)(noise)  # (B, N)
         end = self.pair(teacher, mel, noise)  # (B, N)
         t = time.unsqueeze(1)  # (B, 1)
         velocity = student((1.0 - t) * noise + t * end, time, mel).float()  # (B, N)

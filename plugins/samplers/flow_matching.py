@@ -16,21 +16,22 @@ from typing import Literal
 import torch
 
 from vocfw.core.audio.mel import MelConfig, MelSpectrogram
+from vocfw.core.diffusion import Prior
 from vocfw.core.model import Vocoder
 from vocfw.core.sampler import Generators, Sampler, network_of, randn_rows
+from vocfw.plugins.samplers.priorgrad import energy_std
 
 
 class FlowMatching(Sampler):
-    """Rectified flow from standard normal noise to waveforms, with an Euler or midpoint ODE
-    solver.
+    """Rectified flow from noise to waveforms, with an Euler or midpoint ODE solver.
 
-    Training draws t per item, z per item, and regresses the network's (B, N) output on the
-    velocity x - z at x_t = (1 - t) z + t x (mean squared error, waveform domain), optionally
-    plus ``spectral_weight`` x the L1 distance of the log-mels of the clean estimate that
-    prediction implies, x_hat = x_t + (1 - t) v, and of x (RFWave adds a spectral loss on the
-    same estimate). Sampling starts at z (every draw through
-    :func:`~vocfw.core.sampler.randn_rows`, so one generator per row works) and steps to t = 1;
-    given z it is deterministic.
+    Training draws t per item, z per item (standard normal, or shaped by the prior), and
+    regresses the network's (B, N) output on the velocity x - z at x_t = (1 - t) z + t x (mean
+    squared error, waveform domain), optionally plus ``spectral_weight`` x the L1 distance of
+    the log-mels of the clean estimate that prediction implies, x_hat = x_t + (1 - t) v, and
+    of x (RFWave adds a spectral loss on the same estimate). Sampling starts at z (every draw
+    through :func:`~vocfw.core.sampler.randn_rows`, so one generator per row works) and steps
+    to t = 1; given z it is deterministic.
 
     Args:
         steps: ODE steps: a count of equal steps over [0, 1], or the list of times
@@ -49,6 +50,14 @@ class FlowMatching(Sampler):
             1.72 to 1.22, STOI 0.61 to 0.68 and a multi-resolution STFT distance of 2.96 to
             2.47; 0.3 and 1 scored 1.23 and 1.12, STOI 0.65 and 0.66, distance 2.47 and 2.43:
             better only on the term they optimise.
+        noise_prior: the flow's starting noise: ``normal`` (standard normal) or ``energy``
+            (standard normal times PriorGrad's per-frame deviation from the mel's energy, 0.1
+            in silence to 1 in loud frames, with PriorGrad's defaults). The prior is part of
+            what the model learns, so a run samples with the prior it was trained with. With
+            FrameWave trained for the demo's budget and 2 Euler steps, ``energy`` scored a
+            log-mel L1 of 0.93 against 1.11 and STOI 0.72 against 0.69 on the demo's six
+            held-out clips: silence starts near silent instead of being denoised from unit
+            noise.
 
     Raises:
         ValueError: no steps, times that do not rise from 0 to 1, or a negative
@@ -64,6 +73,7 @@ class FlowMatching(Sampler):
         solver: Literal["euler", "midpoint"] = "euler",
         time_distribution: Literal["uniform", "logit_normal"] = "logit_normal",
         spectral_weight: float = 0.1,
+        noise_prior: Literal["normal", "energy"] = "normal",
     ) -> None:
         self.times = _integration_times(steps)
         if solver not in ("euler", "midpoint"):
@@ -74,7 +84,11 @@ class FlowMatching(Sampler):
         if spectral_weight < 0.0:
             raise ValueError(f"sampler.spectral_weight must not be negative, got "
                              f"{spectral_weight}")
+        if noise_prior not in ("normal", "energy"):
+            raise ValueError(f"sampler.noise_prior must be 'normal' or 'energy', got "
+                             f"{noise_prior!r}")
         self.solver, self.time_distribution = solver, time_distribution
+        self.noise_prior = noise_prior
         self.spectral_weight = spectral_weight
         self.use_features(MelConfig())
 
@@ -88,12 +102,23 @@ class FlowMatching(Sampler):
         return (len(self.times) - 1) * (2 if self.solver == "midpoint" else 1)
 
     def incompatibility(self, trained: Sampler) -> str | None:
-        """Refuse a model trained with another process (solver, steps and the training-only
-        options may differ)."""
-        if isinstance(trained, FlowMatching):
-            return None
-        return (f"the model was trained with {type(trained).__name__}, but FlowMatching "
-                f"integrates a flow-matching velocity field")
+        """Refuse a model trained with another process or prior (solver, steps and the
+        training-only options may differ)."""
+        if not isinstance(trained, FlowMatching):
+            return (f"the model was trained with {type(trained).__name__}, but FlowMatching "
+                    f"integrates a flow-matching velocity field")
+        if trained.noise_prior != self.noise_prior:
+            return (f"its noise_prior {self.noise_prior!r} differs from the one the model was "
+                    f"trained with ({trained.noise_prior!r})")
+        return None
+
+    def prior(self, mel: torch.Tensor, hop_length: int) -> Prior:
+        """The map from (B, N) standard normal noise to the flow's starting noise for
+        (B, M, T) mels (per frame, so a chunk's prior is the slice of the whole's)."""
+        if self.noise_prior == "normal":
+            return lambda noise: noise
+        std = energy_std(mel).repeat_interleave(hop_length, dim=1)  # (B, N)
+        return lambda noise: noise * std
 
     def training_loss(
         self,
@@ -115,6 +140,7 @@ class FlowMatching(Sampler):
         """
         time = self.training_times(audio.shape[0], generator, audio.device)  # (B,)
         noise = torch.randn(audio.shape, generator=generator, device=audio.device)  # (B, N)
+        noise = self.prior(mel, network_of(model).hop_length)(noise)
         t = time.unsqueeze(1)  # (B, 1)
         noisy = (1.0 - t) * noise + t * audio  # (B, N)
         velocity = model(noisy, time, mel).float()  # (B, N)
@@ -139,7 +165,7 @@ class FlowMatching(Sampler):
     @torch.inference_mode()
     def sample(self, model: Vocoder, mel: torch.Tensor,
                generator: Generators = None) -> torch.Tensor:
-        """Integrate the learned flow from standard normal noise to waveforms.
+        """Integrate the learned flow from the prior's noise to waveforms.
 
         Args:
             model: a trained network.
@@ -152,6 +178,7 @@ class FlowMatching(Sampler):
         """
         shape = (mel.shape[0], mel.shape[-1] * network_of(model).hop_length)
         noise = randn_rows(shape, generator, mel.device)  # (B, N)
+        noise = self.prior(mel, network_of(model).hop_length)(noise)
         return self.integrate(model, mel, noise).clamp(-1.0, 1.0)
 
     def integrate(self, model: Vocoder, mel: torch.Tensor, start: torch.Tensor) -> torch.Tensor:

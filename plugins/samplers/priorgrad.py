@@ -38,6 +38,22 @@ def frame_energy(mel: torch.Tensor) -> torch.Tensor:
     return mel.float().exp().sum(dim=1).sqrt()  # (B, T)
 
 
+def energy_std(mel: torch.Tensor, std_min: float = 0.1, energy_min: float | None = None,
+               energy_max: float = 4.0) -> torch.Tensor:
+    """PriorGrad's standard deviation per frame (the module description's formula).
+
+    Args:
+        mel: (B, M, T) natural-log mel spectrograms.
+        std_min, energy_min, energy_max: as :class:`PriorGrad` takes them.
+
+    Returns:
+        (B, T) deviations in [std_min, 1].
+    """
+    low = (mel.shape[1] * LOG_FLOOR) ** 0.5 if energy_min is None else energy_min
+    energy = frame_energy(mel).clamp(max=energy_max)  # (B, T)
+    return ((energy - low) / (energy_max - low)).clamp(min=std_min)  # (B, T)
+
+
 class PriorGrad(DDPM):
     """DDPM with PriorGrad's data-dependent prior N(0, diag(std^2)) and its weighted L2 loss.
 
@@ -98,9 +114,7 @@ class PriorGrad(DDPM):
         Returns:
             (B, T) deviations in [std_min, 1].
         """
-        low = (mel.shape[1] * LOG_FLOOR) ** 0.5 if self.energy_min is None else self.energy_min
-        energy = frame_energy(mel).clamp(max=self.energy_max)  # (B, T)
-        return ((energy - low) / (self.energy_max - low)).clamp(min=self.std_min)  # (B, T)
+        return energy_std(mel, self.std_min, self.energy_min, self.energy_max)
 
     def noise_std(self, mel: torch.Tensor, hop_length: int) -> torch.Tensor:
         """The prior's standard deviation per sample (the frame's, repeated over its hop).
