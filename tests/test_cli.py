@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_running import run
 
-from vocfw.cli.main import main
 from vocfw.cli.parser import build_parser
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.components import SpecError, build_components, normalise_spec
@@ -17,15 +17,6 @@ from vocfw.plugins.models.diffwave import DiffWave
 
 ROOT = Path(__file__).resolve().parents[1]
 TOYS = (ROOT / "tests" / "fake_plugins" / "toys.py").read_text(encoding="utf-8")
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_help_lists_the_subcommands(capsys) -> None:

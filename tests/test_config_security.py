@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_running import run
 from jsonargparse import ArgumentError, ArgumentParser
 from peak_memory import vocfw_measured
 
-from vocfw.cli.main import main
 from vocfw.cli.parser import build_parser
 from vocfw.core.config_safety import (
     MAX_DEPTH,
@@ -72,15 +72,6 @@ def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Probe]:
     sys.modules.pop(name, None)
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
-    """``vocfw ARGV`` in this process: its exit status and standard error."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    return code, capsys.readouterr().err
-
-
 def assert_one_line_error(code: int, err: str, *names: str) -> str:
     """The command failed with exactly one line on standard error, naming each of ``names``."""
     assert code != 0
@@ -102,7 +93,7 @@ def write(path: Path, text: str) -> Path:
 def test_a_dotted_class_path_key_imports_nothing(probe: Probe, tmp_path: Path, capsys) -> None:
     config = write(tmp_path / "exp.yaml",
                    f"data:\n  processed_dir: d\nmodel.class_path: {probe.name}.Net\n")
-    code, err = run(["fit", "--config", str(config), "--name", "r1"], capsys)
+    code, _, err = run(["fit", "--config", str(config), "--name", "r1"], capsys)
     probe.assert_not_imported()
     assert_one_line_error(code, err, f"{probe.name}.Net", "registered")
 
@@ -110,7 +101,7 @@ def test_a_dotted_class_path_key_imports_nothing(probe: Probe, tmp_path: Path, c
 def test_a_nested_model_config_file_imports_nothing(probe: Probe, tmp_path: Path, capsys) -> None:
     base = write(tmp_path / "base.yaml", "data:\n  processed_dir: d\n")
     evil = write(tmp_path / "evil_model.yaml", f"class_path: {probe.name}.Foo\n")
-    code, err = run(["fit", "--config", str(base), "--model", str(evil), "--name", "r1"], capsys)
+    code, _, err = run(["fit", "--config", str(base), "--model", str(evil), "--name", "r1"], capsys)
     probe.assert_not_imported()
     assert_one_line_error(code, err, f"{probe.name}.Foo")
 
@@ -119,7 +110,7 @@ def test_a_config_from_standard_input_imports_nothing(
     probe: Probe, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"model:\n  class_path: {probe.name}.Net\n"))
-    code, err = run(["fit", "--config", "-", "--name", "r1"], capsys)
+    code, _, err = run(["fit", "--config", "-", "--name", "r1"], capsys)
     probe.assert_not_imported()
     assert_one_line_error(code, err, "standard input", f"{probe.name}.Net")
 
@@ -131,7 +122,7 @@ def test_abbreviated_config_options_import_nothing(
 ) -> None:
     config = write(tmp_path / "exp.yaml", f"model:\n  class_path: {probe.name}.Net\n")
     argv = [command, *(part.format(config) for part in spelling)]
-    code, err = run([*argv, "--name", "r1"] if command == "fit" else argv, capsys)
+    code, _, err = run([*argv, "--name", "r1"] if command == "fit" else argv, capsys)
     probe.assert_not_imported()
     assert_one_line_error(code, err)
 
@@ -142,7 +133,7 @@ def test_a_config_named_by_an_environment_variable_imports_nothing(
     config = write(tmp_path / "plain_evil.yaml", f"model:\n  class_path: {probe.name}.Net\n")
     monkeypatch.setenv("JSONARGPARSE_DEFAULT_ENV", "true")
     monkeypatch.setenv("VOCFW_FIT__CONFIG", str(config))
-    code, err = run(["fit"], capsys)
+    code, _, err = run(["fit"], capsys)
     probe.assert_not_imported()
     assert_one_line_error(code, err, f"{probe.name}.Net")
 
@@ -153,7 +144,7 @@ def test_a_class_in_predict_sampler_args_imports_nothing(
     config = write(tmp_path / "f.yaml", (
         f"run: {tmp_path / 'nowhere'}\nmode: feature\nfeature_dir: {tmp_path}\n"
         f"sampler_args: {{inference_schedule: {{class_path: {probe.name}.Foo}}}}\n"))
-    code, err = run(["predict", "-c", str(config)], capsys)
+    code, _, err = run(["predict", "-c", str(config)], capsys)
     probe.assert_not_imported()
     assert_one_line_error(code, err)
 
@@ -162,7 +153,7 @@ def test_a_class_in_the_preprocess_features_imports_nothing(
     probe: Probe, tmp_path: Path, capsys
 ) -> None:
     config = write(tmp_path / "exp.yaml", f"data: {{features: {{class_path: {probe.name}.Foo}}}}\n")
-    code, err = run(["preprocess", "--config", str(config)], capsys)
+    code, _, err = run(["preprocess", "--config", str(config)], capsys)
     probe.assert_not_imported()
     assert_one_line_error(code, err, str(config), f"{probe.name}.Foo")
 
@@ -175,7 +166,7 @@ def test_a_class_in_the_preprocess_features_imports_nothing(
 def test_class_options_on_the_command_line_import_nothing(
     probe: Probe, capsys, argv: list[str]
 ) -> None:
-    code, err = run([part.format(probe.name) for part in argv], capsys)
+    code, _, err = run([part.format(probe.name) for part in argv], capsys)
     probe.assert_not_imported()
     assert_one_line_error(code, err, f"{probe.name}.Net")
 
@@ -199,14 +190,14 @@ def test_an_unregistered_class_is_one_line_naming_the_file_and_the_class(
     probe: Probe, tmp_path: Path, capsys
 ) -> None:
     config = write(tmp_path / "exp.yaml", f"model:\n  class_path: {probe.name}.Net\n")
-    code, err = run(["fit", "--config", str(config), "--name", "r1"], capsys)
+    code, _, err = run(["fit", "--config", str(config), "--name", "r1"], capsys)
     line = assert_one_line_error(code, err, str(config), f"model: '{probe.name}.Net'")
     assert "is not a registered class" in line and "nothing was imported" in line
 
 
 def test_an_unknown_config_key_is_one_line_naming_it(tmp_path: Path, capsys) -> None:
     config = write(tmp_path / "exp.yaml", "data:\n  processed_dir: d\nbogus_key: 1\n")
-    code, err = run(["fit", "--config", str(config), "--name", "r1"], capsys)
+    code, _, err = run(["fit", "--config", str(config), "--name", "r1"], capsys)
     assert_one_line_error(code, err, "'bogus_key'")
 
 
@@ -250,7 +241,7 @@ def test_an_alias_bomb_in_a_value_read_as_yaml_is_one_line_naming_the_key(
     (9**7 strings) keeps this process safe should the bound ever fail."""
     bomb = "".join(BOMB.splitlines(keepends=True)[:7])
     config = write(tmp_path / "exp.yaml", f"seed: {json.dumps(bomb)}\n")
-    code, err = run(["fit", "--config", str(config), "--name", "r1"], capsys)
+    code, _, err = run(["fit", "--config", str(config), "--name", "r1"], capsys)
     assert_one_line_error(code, err, str(config), '"seed"', "aliases expand past")
 
 
@@ -262,7 +253,7 @@ def test_deep_nesting_in_a_config_is_one_line_naming_the_file(
     tmp_path: Path, capsys, config: str
 ) -> None:
     path = write(tmp_path / "deep.yaml", config)
-    code, err = run(["fit", "--config", str(path), "--name", "r1"], capsys)
+    code, _, err = run(["fit", "--config", str(path), "--name", "r1"], capsys)
     assert_one_line_error(code, err, str(path))
     assert "Traceback" not in err
 

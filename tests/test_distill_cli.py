@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_running import run
 
-from vocfw.cli.main import main
 from vocfw.core import load
 from vocfw.core.audio.mel import MelConfig
 from vocfw.core.registry import build_registry
@@ -22,15 +22,6 @@ from vocfw.core.testing.processed import (
 )
 
 FEATURES = MelConfig(n_mels=20)
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

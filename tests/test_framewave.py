@@ -101,8 +101,9 @@ def test_a_window_with_the_overlap_margin_gives_the_whole_input_output() -> None
 
 
 class OnePass(Sampler):
-    """A deterministic stand-in for FlowMatching: one Euler step from silence (the network's
-    velocity at x = 0, t = 0), so chunks and the whole input see the same input."""
+    """A deterministic stand-in for FlowMatching: one Euler step from a start made of the mel
+    frame by frame (a fixed wave within each hop, scaled per frame by the mel), so chunks and
+    the whole input see the same input."""
 
     time_inputs = frozenset({"flow_time"})
 
@@ -112,7 +113,9 @@ class OnePass(Sampler):
 
     def sample(self, model: Vocoder, mel: torch.Tensor,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        start = torch.zeros(mel.shape[0], mel.shape[-1] * model.hop_length)
+        hop = model.hop_length
+        wave = torch.sin(0.37 * torch.arange(hop)).repeat(mel.shape[-1])  # (N,)
+        start = 0.1 * wave * torch.tanh(mel.mean(1)).repeat_interleave(hop, dim=1)  # (B, N)
         return FlowMatching(steps=1).integrate(model, mel, start)
 
 
@@ -149,9 +152,25 @@ def test_bf16_autocast_follows_fp32() -> None:
     assert float((got - want).abs().max() / want.abs().max()) < 0.05
 
 
+@pytest.mark.parametrize("phase", ["relative", "absolute"])
+def test_the_heads_spectrum_has_its_magnitude_and_its_phase_absolute_or_turned(
+        phase: str) -> None:
+    model = FrameWave(n_mels=N_MELS, channels=16, hidden=32, layers=1, phase=phase)
+    draws = torch.Generator().manual_seed(0)
+    magnitude = torch.rand(2, 3, model.stft.bins, generator=draws).double() + 0.1  # (B, T, F)
+    turn = 6.0 * torch.rand(2, 3, model.stft.bins, generator=draws).double() - 3.0
+    spec = torch.randn(2, 3, 2 * model.stft.bins, generator=draws).double()  # (B, T, 2F)
+    real, imag = model.spectrum(magnitude, turn, spec).chunk(2, dim=-1)
+    got = torch.complex(real, imag)
+    source = torch.complex(*spec.chunk(2, dim=-1))
+    angle = turn + (source.angle() if phase == "relative" else 0.0)
+    torch.testing.assert_close(got, magnitude * torch.exp(1j * angle), rtol=1e-12, atol=1e-12)
+
+
 def test_bad_sizes_and_inputs_are_refused_naming_them() -> None:
     for kwargs, match in (({"channels": 0}, "model.channels"), ({"kernel_size": 4}, "odd"),
-                          ({"n_fft": 256}, "n_fft"), ({"n_fft": 1023}, "n_fft")):
+                          ({"n_fft": 256}, "n_fft"), ({"n_fft": 1023}, "n_fft"),
+                          ({"phase": "random"}, "model.phase")):
         with pytest.raises(ValueError, match=match):
             FrameWave(**kwargs)
     model = tiny()
