@@ -41,10 +41,11 @@ def write_demo_corpus(root: Path, clips: int, seed: int = 0) -> Path:
 
 def demo_config(output: Path, corpus: Path, max_steps: int, batch_size: int) -> dict:
     """The experiment config the demo trains with: recipe features, the default FrameWave
-    (relative phase) trained by flow matching from the mel-energy prior on 64-frame crops and sampled in 2
-    Euler steps (the best combination at this budget in ``benchmarks/quality.py``, the lowest
-    log-mel L1 of its step counts there, and the energy prior's lower L1 in the demo itself:
-    see FlowMatching's ``noise_prior``)."""
+    (relative phase) trained by flow matching from the mel-energy prior on 64-frame crops and
+    sampled in 2 Euler steps (the best combination at this budget in
+    ``benchmarks/quality.py``, the lowest log-mel L1 of its step counts there, and the
+    relative phase's and energy prior's lower L1 in the demo itself: see FrameWave's ``phase``
+    and FlowMatching's ``noise_prior``)."""
     return {
         "data": {"datasets": {"ljspeech": str(corpus)}, "processed_dir": str(output / "data")},
         "model": {"class_path": "FrameWave", "init_args": {}},
