@@ -7,9 +7,9 @@ One run, all through the engine users run:
 2. Training: a small DiffWave (10 x 32), trained by the real ``Trainer`` for
    ``--train-seconds`` of wall time with DDPM, then again with PriorGrad and with SpecGrad in
    the demo's former prior settings, batch 8, 8-frame crops, learning rate 1e-3; the default
-   FrameWave with FlowMatching (4 Euler steps), same batch size and learning rate on 64-frame
-   crops (and, with ``--wavegrad``, a small WaveGrad with WaveGradDiffusion). Same seed and
-   data; ``--models`` picks which.
+   FrameWave with FlowMatching from the mel-energy prior (4 Euler steps), as the demo trains
+   it, same batch size and learning rate on 64-frame crops (and, with ``--wavegrad``, a small
+   WaveGrad with WaveGradDiffusion). Same seed and data; ``--models`` picks which.
 3. Curve: every checkpoint of each training scored on the held-out utterances by the log-mel L1
    of its default vocoding (6-step ``fast`` schedule; 4 Euler steps for FlowMatching).
 4. Final table: the last checkpoints vocoded through ``vocfw.core.load`` with each sampler and
@@ -140,7 +140,7 @@ class Training:
 
 def trainings(features: MelConfig, wavegrad: bool, models: list[str]) -> list[Training]:
     """``models`` of the small DiffWave with DDPM, PriorGrad and SpecGrad and the
-    default FrameWave with FlowMatching, and a small WaveGrad if asked."""
+    default FrameWave with FlowMatching from the energy prior, and a small WaveGrad if asked."""
     linked = {"n_mels": features.n_mels, "hop_length": features.hop_length}
     diffwave = {"class_path": "DiffWave", "init_args": {**DIFFWAVE_ARGS, **linked}}
 
@@ -154,7 +154,7 @@ def trainings(features: MelConfig, wavegrad: bool, models: list[str]) -> list[Tr
              Training("SpecGrad", spec(diffwave, "SpecGrad", **SPECGRAD_ARGS), ("SpecGrad",),
                       DDPM_SCHEDULES),
              Training("FrameWave", spec({"class_path": "FrameWave", "init_args": linked},
-                                        "FlowMatching", steps=FLOW_STEPS),
+                                        "FlowMatching", steps=FLOW_STEPS, noise_prior="energy"),
                       ("FlowMatching",), {}, FRAMEWAVE_CROP_FRAMES, {"steps": FLOW_STEPS})]
     found = [training for training in found if training.name in models]
     if wavegrad:
