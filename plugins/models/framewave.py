@@ -193,7 +193,6 @@ class FrameWave(Vocoder):
         skip, scale = flow_preconditioning(time, self.data_std)  # (B or 1, 1) each
         return skip.to(correction) * audio.to(correction) + scale.to(correction) * correction
 
-
     def spectrum(self, magnitude: torch.Tensor, phase: torch.Tensor,
                  spec: torch.Tensor) -> torch.Tensor:
         """The head's spectrum: (B, T, F) magnitudes and phases, absolute or turning the unit

@@ -176,9 +176,10 @@ class FlowMatching(Sampler):
         Returns:
             (B, T * model.hop_length) waveforms in [-1, 1].
         """
-        shape = (mel.shape[0], mel.shape[-1] * network_of(model).hop_length)
-        noise = randn_rows(shape, generator, mel.device)  # (B, N)
-        noise = self.prior(mel, network_of(model).hop_length)(noise)
+        hop_length = network_of(model).hop_length
+        noise = randn_rows((mel.shape[0], mel.shape[-1] * hop_length), generator,
+                           mel.device)  # (B, N)
+        noise = self.prior(mel, hop_length)(noise)
         return self.integrate(model, mel, noise).clamp(-1.0, 1.0)
 
     def integrate(self, model: Vocoder, mel: torch.Tensor, start: torch.Tensor) -> torch.Tensor:

@@ -38,8 +38,12 @@ def frame_energy(mel: torch.Tensor) -> torch.Tensor:
     return mel.float().exp().sum(dim=1).sqrt()  # (B, T)
 
 
-def energy_std(mel: torch.Tensor, std_min: float = 0.1, energy_min: float | None = None,
-               energy_max: float = 4.0) -> torch.Tensor:
+STD_MIN = 0.1  # PriorGrad's floor of the prior's deviation
+ENERGY_MAX = 4.0  # PriorGrad's max_energy_override for peak-normalised speech
+
+
+def energy_std(mel: torch.Tensor, std_min: float = STD_MIN, energy_min: float | None = None,
+               energy_max: float = ENERGY_MAX) -> torch.Tensor:
     """PriorGrad's standard deviation per frame (the module description's formula).
 
     Args:
@@ -88,9 +92,9 @@ class PriorGrad(DDPM):
         num_steps: int = NUM_STEPS,
         inference_schedule: Literal["full", "fast", "fast12"] | list[float] = "full",
         eta: float = 1.0,
-        std_min: float = 0.1,
+        std_min: float = STD_MIN,
         energy_min: float | None = None,
-        energy_max: float = 4.0,
+        energy_max: float = ENERGY_MAX,
     ) -> None:
         super().__init__(beta_start, beta_end, num_steps, inference_schedule, eta)
         if not 0.0 < std_min <= 1.0:
